@@ -1,0 +1,60 @@
+/**
+ * One vocabulary for everything that can go wrong or deny. Logs, metrics,
+ * response bodies and tests all use these codes.
+ */
+
+/** Stable reason codes for decisions. */
+export const DecisionCode = {
+  /** An ALLOW policy matched, or no ALLOW policy applies to the workload. */
+  Allowed: 'ALLOWED',
+  /** A DENY policy matched. */
+  PolicyDenied: 'POLICY_DENIED',
+  /** ALLOW policies apply to the workload and none matched. */
+  NoAllowMatch: 'NO_ALLOW_MATCH',
+  /** The request could not be read: missing attributes, bad path, oversized input. */
+  BadRequest: 'BAD_REQUEST',
+  /** The peer presented an identity that is malformed (SPIFFE ID, certificate). */
+  InvalidPeerIdentity: 'INVALID_PEER_IDENTITY',
+  /** The workload being called could not be determined, so its policies are unknown. */
+  WorkloadUnresolved: 'WORKLOAD_UNRESOLVED',
+  /** A policy could not be evaluated (e.g. a CEL runtime error). */
+  PolicyError: 'POLICY_EVALUATION_ERROR',
+  /** Gatehouse failed internally. Never an allow. */
+  Internal: 'INTERNAL_ERROR',
+  /** The gateway is draining and no longer deciding. */
+  Unavailable: 'UNAVAILABLE',
+} as const;
+
+export type DecisionCode = (typeof DecisionCode)[keyof typeof DecisionCode];
+
+/** An error with a stable code and a reason a human can act on. */
+export class GatehouseError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'GatehouseError';
+  }
+}
+
+/**
+ * A policy or configuration document that failed validation. `location`
+ * names the file, the document index within it, and the field path.
+ */
+export class ValidationError extends GatehouseError {
+  constructor(
+    readonly file: string,
+    readonly documentIndex: number | undefined,
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super('INVALID_CONFIGURATION', `${formatLocation(file, documentIndex, field)}: ${problem}`);
+    this.name = 'ValidationError';
+  }
+}
+
+function formatLocation(file: string, documentIndex: number | undefined, field: string): string {
+  const doc = documentIndex === undefined ? '' : `#${documentIndex}`;
+  return field ? `${file}${doc} ${field}` : `${file}${doc}`;
+}
