@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+/**
+ * The `gatehouse` command: serve, check, validate.
+ */
+import { parseArgs } from 'node:util';
+import { runCheck } from './check.js';
+import { runServe } from './serve.js';
+import { runValidate } from './validate.js';
+
+const USAGE = `Usage: gatehouse <command> [options]
+
+Commands:
+  serve                  run the ext_authz gRPC server
+  check <request-file>   decide one request offline and explain why ('-' reads stdin);
+                         the file is a CheckRequest (JSON or YAML) or its short form
+  validate [paths...]    lint a policy set (files or folders); exits 1 on the first error
+
+Options:
+  -c, --config <file>    Gatehouse configuration (default: the built-in todo demo)
+  -h, --help             show this help
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  switch (command) {
+    case 'serve':
+      return runServe(values.config);
+    case 'check':
+      return runCheck(values.config, rest[0], values.json ?? false);
+    case 'validate':
+      return runValidate(values.config, rest);
+    default:
+      process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`gatehouse: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

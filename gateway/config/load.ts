@@ -1,0 +1,204 @@
+/**
+ * Reads and validates a Gatehouse configuration file. Every problem is a
+ * ValidationError naming the file and the field, so a typo fails start-up
+ * with a message the operator can act on.
+ */
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import { ValidationError } from '../errors.js';
+import { DEFAULT_PORT, type GatehouseConfig, type TlsConfig, type WorkloadEntry } from './config.js';
+
+/** The demo configuration shipped with Gatehouse: the todo application. */
+export const DEMO_CONFIG_PATH = fileURLToPath(new URL('../../../deploy/examples/todo/gatehouse.yaml', import.meta.url));
+
+const MAX_CONFIG_BYTES = 1024 * 1024;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/**
+ * Loads the configuration file at `file`; `$PORT` overrides `listen.port`.
+ *
+ * @example
+ * const config = await loadConfig('deploy/examples/todo/gatehouse.yaml', process.env);
+ */
+export async function loadConfig(file: string, env: NodeJS.ProcessEnv = {}): Promise<GatehouseConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ValidationError(file, undefined, '', `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  return parseConfig(text, file, env);
+}
+
+/** Parses configuration text; relative paths inside are resolved against `file`'s folder. */
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = {}): GatehouseConfig {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+    throw new ValidationError(file, undefined, '', `larger than ${MAX_CONFIG_BYTES} bytes`);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ValidationError(file, undefined, '', `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  const r = new FieldReader(file);
+  const baseDir = path.dirname(path.resolve(file));
+  const root = r.object(raw, '', ['listen', 'tls', 'policies', 'identity', 'workloads', 'response', 'limits', 'log', 'drainSeconds']);
+
+  const listen = r.object(root.listen ?? {}, 'listen', ['host', 'port']);
+  const port = env.PORT !== undefined && env.PORT !== '' ? r.port(env.PORT, '$PORT') : r.port(listen.port ?? DEFAULT_PORT, 'listen.port');
+
+  const policies = r.object(root.policies ?? {}, 'policies', ['paths', 'rootNamespace', 'defaultNamespace', 'watch']);
+  const identity = r.object(root.identity ?? {}, 'identity', ['trustDomains', 'xfcc', 'numTrustedProxies']);
+  const xfcc = r.object(identity.xfcc ?? {}, 'identity.xfcc', ['trustedPeers', 'trustedCidrs']);
+  const response = r.object(root.response ?? {}, 'response', ['peerHeader', 'decisionIdHeader']);
+  const limits = r.object(root.limits ?? {}, 'limits', ['maxHeaderCount', 'maxHeaderBytes', 'maxPathBytes']);
+  const log = r.object(root.log ?? {}, 'log', ['level']);
+
+  const trustedCidrs = r.strings(xfcc.trustedCidrs ?? [], 'identity.xfcc.trustedCidrs');
+  trustedCidrs.forEach((cidr, i) => {
+    if (!isCidr(cidr)) r.fail(`identity.xfcc.trustedCidrs[${i}]`, `'${cidr}' is not an IP address or CIDR block`);
+  });
+
+  const level = r.string(log.level ?? 'info', 'log.level');
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) r.fail('log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
+
+  return {
+    source: file,
+    listen: { host: r.string(listen.host ?? '0.0.0.0', 'listen.host'), port },
+    tls: root.tls === undefined ? undefined : readTls(r, root.tls, baseDir),
+    policies: {
+      paths: r.strings(policies.paths ?? [], 'policies.paths').map((p) => path.resolve(baseDir, p)),
+      rootNamespace: r.string(policies.rootNamespace ?? 'istio-system', 'policies.rootNamespace'),
+      defaultNamespace: r.string(policies.defaultNamespace ?? 'default', 'policies.defaultNamespace'),
+      watch: r.boolean(policies.watch ?? true, 'policies.watch'),
+    },
+    identity: {
+      trustDomains: r.strings(identity.trustDomains ?? [], 'identity.trustDomains'),
+      xfcc: { trustedPeers: r.strings(xfcc.trustedPeers ?? [], 'identity.xfcc.trustedPeers'), trustedCidrs },
+      numTrustedProxies: r.integer(identity.numTrustedProxies ?? 0, 'identity.numTrustedProxies', 0, 16),
+    },
+    workloads: r.array(root.workloads ?? [], 'workloads').map((entry, i) => readWorkload(r, entry, `workloads[${i}]`)),
+    response: {
+      peerHeader: r.headerName(response.peerHeader ?? 'x-gatehouse-peer', 'response.peerHeader'),
+      decisionIdHeader: r.headerName(response.decisionIdHeader ?? 'x-gatehouse-decision-id', 'response.decisionIdHeader'),
+    },
+    limits: {
+      maxHeaderCount: r.integer(limits.maxHeaderCount ?? 256, 'limits.maxHeaderCount', 1, 10_000),
+      maxHeaderBytes: r.integer(limits.maxHeaderBytes ?? 96 * 1024, 'limits.maxHeaderBytes', 1024, 16 * 1024 * 1024),
+      maxPathBytes: r.integer(limits.maxPathBytes ?? 8192, 'limits.maxPathBytes', 64, 1024 * 1024),
+    },
+    log: { level: level as GatehouseConfig['log']['level'] },
+    drainSeconds: r.integer(root.drainSeconds ?? 10, 'drainSeconds', 0, 600),
+  };
+}
+
+function readTls(r: FieldReader, value: unknown, baseDir: string): TlsConfig {
+  const tls = r.object(value, 'tls', ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert']);
+  if (tls.certFile === undefined) r.fail('tls.certFile', 'is required when tls is set');
+  if (tls.keyFile === undefined) r.fail('tls.keyFile', 'is required when tls is set');
+  const clientCaFile = tls.clientCaFile === undefined ? undefined : path.resolve(baseDir, r.string(tls.clientCaFile, 'tls.clientCaFile'));
+  const requireClientCert = r.boolean(tls.requireClientCert ?? clientCaFile !== undefined, 'tls.requireClientCert');
+  if (requireClientCert && clientCaFile === undefined) r.fail('tls.clientCaFile', 'is required when requireClientCert is true');
+  return {
+    certFile: path.resolve(baseDir, r.string(tls.certFile, 'tls.certFile')),
+    keyFile: path.resolve(baseDir, r.string(tls.keyFile, 'tls.keyFile')),
+    clientCaFile,
+    requireClientCert,
+  };
+}
+
+function readWorkload(r: FieldReader, value: unknown, field: string): WorkloadEntry {
+  const entry = r.object(value, field, ['namespace', 'serviceAccount', 'labels', 'service']);
+  if (entry.namespace === undefined) r.fail(`${field}.namespace`, 'is required');
+  if (entry.serviceAccount === undefined) r.fail(`${field}.serviceAccount`, 'is required');
+  const labels = r.object(entry.labels ?? {}, `${field}.labels`, undefined);
+  const labelMap: Record<string, string> = {};
+  for (const [key, labelValue] of Object.entries(labels)) labelMap[key] = r.string(labelValue, `${field}.labels.${key}`);
+  return {
+    namespace: r.string(entry.namespace, `${field}.namespace`),
+    serviceAccount: r.string(entry.serviceAccount, `${field}.serviceAccount`),
+    labels: labelMap,
+    service: entry.service === undefined ? undefined : r.string(entry.service, `${field}.service`),
+  };
+}
+
+function isCidr(text: string): boolean {
+  const [address, bits, ...rest] = text.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/** Reads typed values out of parsed YAML, failing with the field's path. */
+class FieldReader {
+  constructor(private readonly file: string) {}
+
+  fail(field: string, problem: string): never {
+    throw new ValidationError(this.file, undefined, field, problem);
+  }
+
+  object(value: unknown, field: string, allowed: readonly string[] | undefined): Record<string, unknown> {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.fail(field || '(top level)', `must be a mapping, got ${describe(value)}`);
+    }
+    const record = value as Record<string, unknown>;
+    if (allowed) {
+      for (const key of Object.keys(record)) {
+        if (!allowed.includes(key)) this.fail(field ? `${field}.${key}` : key, `unknown field (expected one of: ${allowed.join(', ')})`);
+      }
+    }
+    return record;
+  }
+
+  array(value: unknown, field: string): unknown[] {
+    if (!Array.isArray(value)) this.fail(field, `must be a list, got ${describe(value)}`);
+    return value;
+  }
+
+  string(value: unknown, field: string): string {
+    if (typeof value !== 'string' || value === '') this.fail(field, `must be a non-empty string, got ${describe(value)}`);
+    return value;
+  }
+
+  strings(value: unknown, field: string): string[] {
+    return this.array(value, field).map((item, i) => this.string(item, `${field}[${i}]`));
+  }
+
+  boolean(value: unknown, field: string): boolean {
+    if (typeof value !== 'boolean') this.fail(field, `must be true or false, got ${describe(value)}`);
+    return value;
+  }
+
+  integer(value: unknown, field: string, min: number, max: number): number {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      this.fail(field, `must be a whole number from ${min} to ${max}, got ${describe(value)}`);
+    }
+    return value;
+  }
+
+  port(value: unknown, field: string): number {
+    const number = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+    return this.integer(number, field, 0, 65535);
+  }
+
+  headerName(value: unknown, field: string): string {
+    const name = this.string(value, field);
+    if (!HEADER_NAME.test(name)) this.fail(field, `'${name}' is not a lower-case HTTP header name`);
+    return name;
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${String(value)}`;
+}

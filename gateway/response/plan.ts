@@ -1,0 +1,115 @@
+/**
+ * The response stage: turns a Decision into what the client and the upstream
+ * should see, independent of Envoy's message shapes (gateway/envoy/encode.ts
+ * does that last step).
+ */
+import type { GatehouseConfig } from '../config/config.js';
+import { DecisionCode } from '../errors.js';
+import type { Decision } from '../policy/decision.js';
+import type { CheckInput } from '../request/model.js';
+
+/** A header to set; `append: false` overwrites whatever the client sent. */
+export interface HeaderToSet {
+  readonly name: string;
+  readonly value: string;
+  readonly append: boolean;
+}
+
+/** What the proxy should do with the request. Plain data. */
+export interface ResponsePlan {
+  readonly allowed: boolean;
+  /** HTTP status for a denial; 200 on allow. */
+  readonly httpStatus: number;
+  /** gRPC status code for CheckResponse.status: 0 OK, 7 PERMISSION_DENIED, 16 UNAUTHENTICATED, ... */
+  readonly grpcCode: number;
+  /** Headers for the upstream request (allow only). */
+  readonly upstreamHeaders: readonly HeaderToSet[];
+  /** Request headers the upstream must not see (allow only). */
+  readonly upstreamHeadersToRemove: readonly string[];
+  /** Headers on the response to the client (denial headers, or added to the upstream's response on allow). */
+  readonly clientHeaders: readonly HeaderToSet[];
+  /** JSON body of a denial. */
+  readonly body?: string;
+  /** Dynamic metadata for Envoy's access logs and later filters. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+const GRPC_OK = 0;
+const GRPC_INVALID_ARGUMENT = 3;
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNAVAILABLE = 14;
+const GRPC_INTERNAL = 13;
+
+/** HTTP and gRPC status for each decision code. */
+const STATUS: Record<DecisionCode, { http: number; grpc: number }> = {
+  [DecisionCode.Allowed]: { http: 200, grpc: GRPC_OK },
+  [DecisionCode.PolicyDenied]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.NoAllowMatch]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.WorkloadUnresolved]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.InvalidPeerIdentity]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.PolicyError]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.BadRequest]: { http: 400, grpc: GRPC_INVALID_ARGUMENT },
+  [DecisionCode.Internal]: { http: 500, grpc: GRPC_INTERNAL },
+  [DecisionCode.Unavailable]: { http: 503, grpc: GRPC_UNAVAILABLE },
+};
+
+/** The HTTP status a decision code maps to. */
+export function httpStatusOf(code: DecisionCode): number {
+  return STATUS[code].http;
+}
+
+/**
+ * Plans the response for a decision. `input` is absent when the request could
+ * not be decoded.
+ */
+export function planResponse(
+  decision: Decision,
+  decisionId: string,
+  input: CheckInput | undefined,
+  config: Pick<GatehouseConfig, 'response'>,
+): ResponsePlan {
+  const status = STATUS[decision.code] ?? STATUS[DecisionCode.Internal];
+  const metadata: Record<string, unknown> = {
+    decision_id: decisionId,
+    allowed: decision.allowed,
+    code: decision.code,
+  };
+  if (decision.policy) metadata.policy = decision.policy;
+  if (decision.rule !== undefined) metadata.rule = decision.rule;
+  if (decision.audited.length > 0) metadata.audited = [...decision.audited];
+  if (input?.peer) metadata.peer = { principal: input.peer.principal, source: input.peer.source };
+
+  const { peerHeader, decisionIdHeader } = config.response;
+  if (decision.allowed && status.grpc === GRPC_OK) {
+    const upstreamHeaders: HeaderToSet[] = [{ name: decisionIdHeader, value: decisionId, append: false }];
+    const upstreamHeadersToRemove: string[] = [];
+    // The upstream trusts this header, so a client must never be able to set it.
+    if (input?.peer?.spiffe) upstreamHeaders.push({ name: peerHeader, value: input.peer.spiffe.uri, append: false });
+    else if (input?.peer) upstreamHeaders.push({ name: peerHeader, value: input.peer.principal, append: false });
+    else upstreamHeadersToRemove.push(peerHeader);
+    return {
+      allowed: true,
+      httpStatus: 200,
+      grpcCode: GRPC_OK,
+      upstreamHeaders,
+      upstreamHeadersToRemove,
+      clientHeaders: [],
+      metadata,
+    };
+  }
+
+  const body = JSON.stringify({ code: decision.code, reason: decision.reason, decision_id: decisionId });
+  return {
+    allowed: false,
+    httpStatus: status.http,
+    grpcCode: status.grpc === GRPC_OK ? GRPC_PERMISSION_DENIED : status.grpc,
+    upstreamHeaders: [],
+    upstreamHeadersToRemove: [],
+    clientHeaders: [
+      { name: 'content-type', value: 'application/json', append: false },
+      { name: decisionIdHeader, value: decisionId, append: false },
+    ],
+    body,
+    metadata,
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * Wiring only: the gRPC server that serves ext_authz Check, health,
+ * reflection and the Explain RPC on one port, over h2c or (m)TLS.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { Authorizer, type CheckOutcome, type PolicySource } from './authorizer.js';
+import type { GatehouseConfig } from './config/config.js';
+import { loadPackageDefinition } from './envoy/descriptors.js';
+import { encodeCheckResponse } from './envoy/encode.js';
+import type { RawCheckRequest } from './envoy/check-request.js';
+import { toCheckRequest } from './envoy/short-form.js';
+import { HealthStatus } from './health.js';
+import type { Logger } from './log.js';
+
+/** Fully-qualified names of the services on the port. */
+export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
+export const POLICY_SERVICE = 'gatehouse.policy.v1.PolicyService';
+const HEALTH_SERVICE = 'grpc.health.v1.Health';
+
+export interface RunningServer {
+  readonly port: number;
+  readonly health: HealthStatus;
+  /** Stops taking new Checks, lets in-flight ones finish (up to the drain timeout), then closes. */
+  drain(): Promise<void>;
+}
+
+export interface ServerDependencies {
+  readonly config: GatehouseConfig;
+  readonly policies: PolicySource;
+  readonly log: Logger;
+}
+
+/**
+ * Starts the server and resolves once it is listening.
+ *
+ * @example
+ * const server = await startServer({ config, policies: store, log });
+ * process.on('SIGTERM', () => void server.drain());
+ */
+export async function startServer({ config, policies, log }: ServerDependencies): Promise<RunningServer> {
+  const definition = loadPackageDefinition();
+  const authorizer = new Authorizer(config, policies);
+  const health = new HealthStatus([AUTHORIZATION_SERVICE, POLICY_SERVICE]);
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+
+  server.addService(serviceOf(definition, AUTHORIZATION_SERVICE), {
+    Check: (call: grpc.ServerUnaryCall<RawCheckRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const outcome = authorizer.check(call.request, connectionCertificate(call));
+      logDecision(log, outcome);
+      callback(null, encodeCheckResponse(outcome.plan));
+    },
+  });
+  server.addService(serviceOf(definition, POLICY_SERVICE), {
+    Explain: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      let raw: RawCheckRequest;
+      try {
+        raw = toCheckRequest(call.request);
+      } catch (error) {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
+        return;
+      }
+      callback(null, explainResponse(authorizer.check(raw, connectionCertificate(call))));
+    },
+  });
+  server.addService(serviceOf(definition, HEALTH_SERVICE), health.handlers());
+  new ReflectionService(definition).addToServer(server);
+
+  const port = await bind(server, `${config.listen.host}:${config.listen.port}`, credentials(config));
+  log.info({ port, tls: config.tls !== undefined, mtls: config.tls?.requireClientCert ?? false }, 'serving');
+
+  let draining: Promise<void> | undefined;
+  const drain = (): Promise<void> => {
+    draining ??= new Promise<void>((resolve) => {
+      health.setAll('NOT_SERVING');
+      health.closeWatchers();
+      log.info({ graceSeconds: config.drainSeconds }, 'draining');
+      const force = setTimeout(() => {
+        log.warn('drain timed out; closing remaining calls');
+        server.forceShutdown();
+        resolve();
+      }, config.drainSeconds * 1000);
+      force.unref();
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        log.info('drained');
+        resolve();
+      });
+    });
+    return draining;
+  };
+  return { port, health, drain };
+}
+
+function serviceOf(definition: ReturnType<typeof loadPackageDefinition>, name: string): grpc.ServiceDefinition {
+  const service = definition[name];
+  if (!service || !('Check' in service || 'Explain' in service || 'Watch' in service)) {
+    throw new Error(`service ${name} is missing from the descriptor set; run the build`);
+  }
+  return service as grpc.ServiceDefinition;
+}
+
+function credentials(config: GatehouseConfig): grpc.ServerCredentials {
+  if (!config.tls) return grpc.ServerCredentials.createInsecure();
+  const { certFile, keyFile, clientCaFile, requireClientCert } = config.tls;
+  return grpc.ServerCredentials.createSsl(
+    clientCaFile ? readFileSync(clientCaFile) : null,
+    [{ cert_chain: readFileSync(certFile), private_key: readFileSync(keyFile) }],
+    requireClientCert,
+  );
+}
+
+function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, creds, (error, port) => (error ? reject(error) : resolve(port)));
+  });
+}
+
+/** The client certificate of this call's TLS connection, when there is one. */
+function connectionCertificate(call: grpc.ServerUnaryCall<unknown, unknown>): X509Certificate | undefined {
+  const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+  if (!raw) return undefined;
+  try {
+    return new X509Certificate(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+function logDecision(log: Logger, outcome: CheckOutcome): void {
+  if (!log.isLevelEnabled('debug')) return;
+  const { decision, input } = outcome;
+  log.debug(
+    {
+      decision_id: outcome.decisionId,
+      allowed: decision.allowed,
+      code: decision.code,
+      policy: decision.policy,
+      peer: input?.peer?.principal,
+      method: input?.request.method,
+      path: input?.request.path,
+    },
+    decision.reason,
+  );
+}
+
+function explainResponse(outcome: CheckOutcome): Record<string, unknown> {
+  const { decision, plan } = outcome;
+  return {
+    outcome: decision.allowed ? 'OUTCOME_ALLOW' : 'OUTCOME_DENY',
+    http_status: plan.httpStatus,
+    code: decision.code,
+    reason: decision.reason,
+    decision_id: outcome.decisionId,
+    policies: decision.trace.map((trace) => ({
+      policy: trace.policy,
+      action: trace.action,
+      matched: trace.matched,
+      rule: trace.rule,
+    })),
+  };
+}
