@@ -1,0 +1,116 @@
+/**
+ * Gatehouse's extension to Istio: a `when` condition with key `gatehouse.cel`
+ * holds CEL expressions (https://github.com/google/cel-spec). Expressions are
+ * parsed and type-checked once at load time; at decision time they only run.
+ */
+import { Environment } from '@marcbachmann/cel-js';
+import type { CheckInput } from '../request/model.js';
+
+/** The `when` key that introduces CEL expressions. */
+export const celConditionKey = 'gatehouse.cel';
+
+/** Longest CEL expression accepted, in characters. */
+export const maxCelExpressionLength = 4096;
+
+// One environment for all policies: building it is the expensive part.
+const environment = new Environment({
+  limits: { maxAstNodes: 2000, maxDepth: 64, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 16 },
+})
+  .registerVariable('request', 'map')
+  .registerVariable('source', 'map')
+  .registerVariable('destination', 'map')
+  .registerVariable('connection', 'map')
+  .registerVariable('auth', 'map')
+  .registerVariable('context', 'map');
+
+/** The variables a CEL expression sees. Built at most once per decision. */
+export type CelActivation = Readonly<Record<string, ReadonlyMap<string, unknown>>>;
+
+/** A parsed, type-checked CEL expression. */
+export interface CelProgram {
+  readonly expression: string;
+  /** Returns the expression's value; throws on a CEL runtime error. */
+  run(activation: CelActivation): unknown;
+}
+
+/**
+ * Parses and type-checks one expression. Returns the problem as a sentence
+ * when it does not parse, does not type-check, or cannot yield a bool.
+ */
+export function compileCel(expression: string): { ok: true; program: CelProgram } | { ok: false; problem: string } {
+  if (expression.length > maxCelExpressionLength) {
+    return { ok: false, problem: `CEL expression is longer than ${maxCelExpressionLength} characters` };
+  }
+  try {
+    const parsed = environment.parse(expression);
+    const checked = parsed.check();
+    if (!checked.valid) {
+      return { ok: false, problem: `CEL expression does not type-check: ${firstLine(checked.error?.message ?? 'unknown error')}` };
+    }
+    if (checked.type !== 'bool' && checked.type !== 'dyn') {
+      return { ok: false, problem: `CEL expression must yield a bool, not ${checked.type ?? 'an unknown type'}` };
+    }
+    return { ok: true, program: { expression, run: (activation) => parsed(activation) as unknown } };
+  } catch (error) {
+    return { ok: false, problem: `CEL expression does not parse: ${firstLine(error instanceof Error ? error.message : String(error))}` };
+  }
+}
+
+function firstLine(message: string): string {
+  return message.split('\n', 1)[0] ?? message;
+}
+
+/**
+ * The CEL variables for a request. Maps, so `has(auth.claims)` and
+ * `request.headers['x-id']` behave as CEL users expect; `auth` is an empty
+ * map when the request carried no token.
+ */
+export function celActivation(input: CheckInput): CelActivation {
+  const peer = input.peer;
+  const destinationPeer = input.destinationPeer;
+  return {
+    request: definedEntries({
+      method: input.request.method,
+      host: input.request.host,
+      path: input.request.path,
+      rawPath: input.request.rawPath,
+      query: input.request.query,
+      headers: new Map(input.request.headers),
+      scheme: input.request.scheme,
+      protocol: input.request.protocol,
+    }),
+    source: definedEntries({
+      ip: input.source.ip,
+      port: input.source.port === undefined ? undefined : BigInt(input.source.port),
+      principal: peer?.principal,
+      namespace: peer?.spiffe?.namespace,
+      serviceAccount: peer?.spiffe?.serviceAccount,
+      trustDomain: peer?.spiffe?.trustDomain,
+    }),
+    destination: definedEntries({
+      ip: input.destination.ip,
+      port: input.destination.port === undefined ? undefined : BigInt(input.destination.port),
+      principal: destinationPeer?.principal,
+      namespace: destinationPeer?.spiffe?.namespace,
+      serviceAccount: destinationPeer?.spiffe?.serviceAccount,
+    }),
+    connection: definedEntries({ sni: input.sni }),
+    auth:
+      input.auth === undefined
+        ? new Map()
+        : definedEntries({
+            principal: input.auth.principal,
+            audiences: [...input.auth.audiences],
+            presenter: input.auth.presenter,
+            claims: input.auth.claims,
+          }),
+    context: new Map(Object.entries(input.contextExtensions)),
+  };
+}
+
+/** Absent attributes are absent keys, so `has(source.principal)` is false without mTLS. */
+function definedEntries(record: Record<string, unknown>): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  for (const [key, value] of Object.entries(record)) if (value !== undefined) map.set(key, value);
+  return map;
+}

@@ -1,0 +1,415 @@
+/**
+ * Compiles validated policies into matchers and indexes, once, at load time.
+ * At decision time nothing is parsed and no regex is built; the indexes keep
+ * the work per request flat as the number of policies and rules grows:
+ * - policies by namespace, then by one selector label pair, Service or Gateway name;
+ * - within a policy, rules by exact source principal.
+ */
+import { ValidationError } from '../errors.js';
+import type { PolicyAction } from './decision.js';
+import { celConditionKey, compileCel, type CelProgram } from './cel.js';
+import { stripPort, type RequestFacts } from './facts.js';
+import { IpMatcher, StringMatcher, pathMatcher, type ValueMatcher } from './match.js';
+import { defaultRootNamespace } from './types.js';
+import type { AuthorizationPolicy, LoadedPolicies, PolicyCondition, PolicyOperation, PolicyOptions, PolicyRule, PolicySource } from './types.js';
+import { claimPathOf, conditionValueKind, headerNameOf } from './validate.js';
+
+/** A compiled test of one part of a rule. May throw `PolicyEvaluationError` (CEL only). */
+type Check = (facts: RequestFacts) => boolean;
+
+/** A CEL expression failed at run time or did not yield a bool. */
+export class PolicyEvaluationError extends Error {
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${field}: ${problem}`);
+    this.name = 'PolicyEvaluationError';
+  }
+}
+
+export interface CompiledRule {
+  /** All `from`, `to` and `when` checks, cheapest first; CEL conditions last. */
+  readonly matches: Check;
+}
+
+export interface CompiledPolicy {
+  /** `namespace/name`. */
+  readonly id: string;
+  /** Position in the deterministic order (namespace, then name). */
+  readonly order: number;
+  readonly namespace: string;
+  readonly action: PolicyAction;
+  readonly selector: readonly (readonly [string, string])[] | undefined;
+  readonly rules: readonly CompiledRule[];
+  /** Indexes of rules every `from` of which names exact principals, by principal, ascending. */
+  readonly rulesByPrincipal: ReadonlyMap<string, readonly number[]>;
+  /** Indexes of all other rules, ascending. */
+  readonly rulesAlwaysChecked: readonly number[];
+}
+
+/** The policies of one namespace, indexed by what selects a workload. */
+export class NamespacePolicies {
+  /** Policies without selector or targetRefs: they apply to every workload of the namespace. */
+  readonly unselected: CompiledPolicy[] = [];
+  /** Policies with a selector, under one of their `key\0value` label pairs. */
+  readonly byLabel = new Map<string, CompiledPolicy[]>();
+  readonly byService = new Map<string, CompiledPolicy[]>();
+  readonly byGateway = new Map<string, CompiledPolicy[]>();
+}
+
+/** A policy set ready for `evaluate`. Immutable; swap the whole set to reload. */
+export class CompiledPolicySet {
+  /** Policies that are evaluated (ALLOW, DENY, AUDIT; not CUSTOM or dry-run). */
+  readonly policyCount: number;
+  /** Rules of the evaluated policies. */
+  readonly ruleCount: number;
+  readonly skipped: LoadedPolicies['skipped'];
+  readonly rootNamespace: string;
+  readonly byNamespace: ReadonlyMap<string, NamespacePolicies>;
+  /** Whether any policy needs the workload's namespace, labels or name to know if it applies. */
+  readonly hasWorkloadSpecificPolicies: boolean;
+
+  constructor(parts: {
+    policyCount: number;
+    ruleCount: number;
+    skipped: LoadedPolicies['skipped'];
+    rootNamespace: string;
+    byNamespace: ReadonlyMap<string, NamespacePolicies>;
+    hasWorkloadSpecificPolicies: boolean;
+  }) {
+    this.policyCount = parts.policyCount;
+    this.ruleCount = parts.ruleCount;
+    this.skipped = parts.skipped;
+    this.rootNamespace = parts.rootNamespace;
+    this.byNamespace = parts.byNamespace;
+    this.hasWorkloadSpecificPolicies = parts.hasWorkloadSpecificPolicies;
+  }
+}
+
+/**
+ * Compiles loaded policies. CUSTOM and dry-run policies are left out (they
+ * are already listed in `loaded.skipped`).
+ *
+ * @throws ValidationError when a value cannot be compiled (normally caught by `parsePolicyDocuments`).
+ */
+export function compilePolicySet(loaded: LoadedPolicies, options: PolicyOptions = {}): CompiledPolicySet {
+  const rootNamespace = options.rootNamespace ?? defaultRootNamespace;
+  const evaluated = loaded.policies
+    .filter((policy) => policy.action !== 'CUSTOM' && !policy.dryRun)
+    .sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name));
+  const compiled = evaluated.map((policy, order) => compilePolicy(policy, order));
+  const ruleCount = compiled.reduce((sum, policy) => sum + policy.rules.length, 0);
+  const hasWorkloadSpecificPolicies = evaluated.some(
+    (policy) => policy.namespace !== rootNamespace || policy.selector !== undefined || policy.targetRefs.length > 0,
+  );
+  const byNamespace = new Map<string, NamespacePolicies>();
+
+  evaluated.forEach((policy, i) => {
+    const target = compiled[i] as CompiledPolicy;
+    let bucket = byNamespace.get(policy.namespace);
+    if (bucket === undefined) byNamespace.set(policy.namespace, (bucket = new NamespacePolicies()));
+    if (target.selector !== undefined) {
+      const [key, value] = target.selector[0] as readonly [string, string];
+      push(bucket.byLabel, labelKey(key, value), target);
+    } else if (policy.targetRefs.length > 0) {
+      for (const ref of policy.targetRefs) push(ref.kind === 'Service' ? bucket.byService : bucket.byGateway, ref.name, target);
+    } else {
+      bucket.unselected.push(target);
+    }
+  });
+  return new CompiledPolicySet({
+    policyCount: compiled.length,
+    ruleCount,
+    skipped: [...loaded.skipped],
+    rootNamespace,
+    byNamespace,
+    hasWorkloadSpecificPolicies,
+  });
+}
+
+/** The index key of a label pair; `\0` cannot occur in label keys or values. */
+export function labelKey(key: string, value: string): string {
+  return `${key}\u0000${value}`;
+}
+
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else if (!list.includes(value)) list.push(value);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compilePolicy(policy: AuthorizationPolicy, order: number): CompiledPolicy {
+  const fail = (field: string, problem: string): never => {
+    throw new ValidationError(policy.origin.file, policy.origin.documentIndex, field, problem);
+  };
+  const rules = policy.rules.map((rule, i) => ({ matches: compileRule(rule, `spec.rules[${i}]`, fail) }));
+  const rulesByPrincipal = new Map<string, number[]>();
+  const rulesAlwaysChecked: number[] = [];
+  policy.rules.forEach((rule, i) => {
+    const principals = exactPrincipalsOf(rule);
+    if (principals === undefined) rulesAlwaysChecked.push(i);
+    else for (const principal of principals) push(rulesByPrincipal, principal, i);
+  });
+  const selector = policy.selector === undefined ? undefined : Object.entries(policy.selector).sort(([a], [b]) => compare(a, b));
+  return {
+    id: `${policy.namespace}/${policy.name}`,
+    order,
+    namespace: policy.namespace,
+    action: policy.action as PolicyAction,
+    selector,
+    rules,
+    rulesByPrincipal,
+    rulesAlwaysChecked,
+  };
+}
+
+/**
+ * The principals a rule can only match with, when every `from` names exact
+ * principals; undefined when the rule could match other principals too.
+ */
+function exactPrincipalsOf(rule: PolicyRule): Set<string> | undefined {
+  if (rule.from.length === 0) return undefined;
+  const principals = new Set<string>();
+  for (const from of rule.from) {
+    if (from.principals === undefined) return undefined;
+    const exact = new StringMatcher(from.principals.map(stripSpiffeScheme)).exactValuesOnly;
+    if (exact === undefined) return undefined;
+    for (const principal of exact) principals.add(principal);
+  }
+  return principals;
+}
+
+/** Policies may write principals with or without `spiffe://`; requests carry them without. */
+function stripSpiffeScheme(value: string): string {
+  return value.startsWith('spiffe://') ? value.slice('spiffe://'.length) : value;
+}
+
+type Fail = (field: string, problem: string) => never;
+
+function compileRule(rule: PolicyRule, field: string, fail: Fail): Check {
+  const from = anyOf(rule.from.map((source) => allOf(compileSource(source))));
+  const to = anyOf(rule.to.map((operation) => allOf(compileOperation(operation))));
+  const plain = rule.when.filter((condition) => condition.key !== celConditionKey);
+  const cel = rule.when.filter((condition) => condition.key === celConditionKey);
+  const when = [...plain, ...cel].map((condition) => compileCondition(condition, `${field}.when[${rule.when.indexOf(condition)}]`, fail));
+  return allOf([from, to, ...when]);
+}
+
+function anyOf(checks: readonly Check[]): Check {
+  if (checks.length === 0) return () => true; // absent or empty from/to: any
+  if (checks.length === 1) return checks[0] as Check;
+  return (facts) => {
+    for (const check of checks) if (check(facts)) return true;
+    return false;
+  };
+}
+
+function allOf(checks: readonly Check[]): Check {
+  if (checks.length === 1) return checks[0] as Check;
+  return (facts) => {
+    for (const check of checks) if (!check(facts)) return false;
+    return true;
+  };
+}
+
+/** A positive field needs a present value that matches; a negative one rejects a present value that matches. */
+function fieldCheck(read: (facts: RequestFacts) => string | undefined, matcher: ValueMatcher, negative: boolean): Check {
+  return negative
+    ? (facts) => {
+        const value = read(facts);
+        return value === undefined || !matcher.matches(value);
+      }
+    : (facts) => {
+        const value = read(facts);
+        return value !== undefined && matcher.matches(value);
+      };
+}
+
+/** Like `fieldCheck` for multi-valued attributes (audiences, list claims): any element counts. */
+function listCheck(read: (facts: RequestFacts) => readonly string[] | undefined, matcher: ValueMatcher, negative: boolean): Check {
+  return (facts) => {
+    const values = read(facts);
+    const any = values !== undefined && values.some((value) => matcher.matches(value));
+    return negative ? !any : any;
+  };
+}
+
+function compileSource(source: PolicySource): Check[] {
+  const checks: Check[] = [];
+  const add = (values: readonly string[] | undefined, negative: boolean, read: (facts: RequestFacts) => string | undefined, matcher: (values: readonly string[]) => ValueMatcher) => {
+    if (values !== undefined) checks.push(fieldCheck(read, matcher(values), negative));
+  };
+  const strings = (values: readonly string[]) => new StringMatcher(values);
+  const principals = (values: readonly string[]) => new StringMatcher(values.map(stripSpiffeScheme));
+  const ips = (values: readonly string[]) => new IpMatcher(values);
+  const exact = (values: readonly string[]) => new ExactMatcher(values);
+  add(source.principals, false, (f) => f.principal, principals);
+  add(source.notPrincipals, true, (f) => f.principal, principals);
+  add(source.requestPrincipals, false, (f) => f.requestPrincipal, strings);
+  add(source.notRequestPrincipals, true, (f) => f.requestPrincipal, strings);
+  add(source.namespaces, false, (f) => f.sourceNamespace, strings);
+  add(source.notNamespaces, true, (f) => f.sourceNamespace, strings);
+  add(source.serviceAccounts, false, (f) => f.serviceAccount, exact);
+  add(source.notServiceAccounts, true, (f) => f.serviceAccount, exact);
+  add(source.ipBlocks, false, (f) => f.sourceIp, ips);
+  add(source.notIpBlocks, true, (f) => f.sourceIp, ips);
+  add(source.remoteIpBlocks, false, (f) => f.remoteIp, ips);
+  add(source.notRemoteIpBlocks, true, (f) => f.remoteIp, ips);
+  return checks;
+}
+
+function compileOperation(operation: PolicyOperation): Check[] {
+  const checks: Check[] = [];
+  for (const [values, negative] of [
+    [operation.hosts, false],
+    [operation.notHosts, true],
+  ] as const) {
+    if (values !== undefined) checks.push(fieldCheck((f) => f.host, new HostMatcher(values), negative));
+  }
+  for (const [values, negative] of [
+    [operation.ports, false],
+    [operation.notPorts, true],
+  ] as const) {
+    if (values !== undefined) checks.push(fieldCheck((f) => portString(f.destinationPort), new ExactMatcher(values.map((port) => String(Number(port)))), negative));
+  }
+  if (operation.methods !== undefined) checks.push(fieldCheck((f) => f.method, new StringMatcher(operation.methods), false));
+  if (operation.notMethods !== undefined) checks.push(fieldCheck((f) => f.method, new StringMatcher(operation.notMethods), true));
+  if (operation.paths !== undefined) checks.push(fieldCheck((f) => f.path, pathMatcher(operation.paths), false));
+  if (operation.notPaths !== undefined) checks.push(fieldCheck((f) => f.path, pathMatcher(operation.notPaths), true));
+  return checks;
+}
+
+function portString(port: number | undefined): string | undefined {
+  return port === undefined ? undefined : String(port);
+}
+
+/** Exact comparison only (service accounts, ports). */
+class ExactMatcher implements ValueMatcher {
+  private readonly values: ReadonlySet<string>;
+  constructor(values: readonly string[]) {
+    this.values = new Set(values);
+  }
+  matches(value: string): boolean {
+    return this.values.has(value);
+  }
+}
+
+/**
+ * Hosts match case-insensitively, and a policy host without a port also
+ * matches the same host with any port (`example.com` matches `example.com:8080`).
+ */
+class HostMatcher implements ValueMatcher {
+  private readonly anyForm: StringMatcher;
+  private readonly portless: StringMatcher;
+  constructor(values: readonly string[]) {
+    const lower = values.map((value) => value.toLowerCase());
+    this.anyForm = new StringMatcher(lower);
+    this.portless = new StringMatcher(lower.filter((value) => !/:[^\]]*$/.test(value)));
+  }
+  matches(host: string): boolean {
+    if (this.anyForm.matches(host)) return true;
+    const withoutPort = stripPort(host);
+    return withoutPort !== undefined && this.portless.matches(withoutPort);
+  }
+}
+
+function compileCondition(condition: PolicyCondition, field: string, fail: Fail): Check {
+  const checks: Check[] = [];
+  if (condition.key === celConditionKey) {
+    if (condition.values !== undefined) checks.push(celCheck(condition.values, `${field}.values`, false, fail));
+    if (condition.notValues !== undefined) checks.push(celCheck(condition.notValues, `${field}.notValues`, true, fail));
+    return allOf(checks);
+  }
+  const kind = conditionValueKind(condition.key);
+  if (typeof kind === 'object') return fail(`${field}.key`, kind.problem);
+  for (const [values, negative] of [
+    [condition.values, false],
+    [condition.notValues, true],
+  ] as const) {
+    if (values === undefined) continue;
+    checks.push(conditionCheck(condition.key, values, negative));
+  }
+  return allOf(checks);
+}
+
+function conditionCheck(key: string, values: readonly string[], negative: boolean): Check {
+  const header = headerNameOf(key);
+  if (header !== undefined) {
+    const name = header.toLowerCase();
+    return fieldCheck((f) => f.input.request.headers.get(name), new StringMatcher(values), negative);
+  }
+  const claimPath = claimPathOf(key);
+  if (claimPath !== undefined) return listCheck((f) => claimValues(f, claimPath), new StringMatcher(values), negative);
+  switch (key) {
+    case 'source.ip':
+      return fieldCheck((f) => f.sourceIp, new IpMatcher(values), negative);
+    case 'remote.ip':
+      return fieldCheck((f) => f.remoteIp, new IpMatcher(values), negative);
+    case 'destination.ip':
+      return fieldCheck((f) => f.destinationIp, new IpMatcher(values), negative);
+    case 'destination.port':
+      return fieldCheck((f) => portString(f.destinationPort), new ExactMatcher(values.map((port) => String(Number(port)))), negative);
+    case 'source.namespace':
+      return fieldCheck((f) => f.sourceNamespace, new StringMatcher(values), negative);
+    case 'source.principal':
+      return fieldCheck((f) => f.principal, new StringMatcher(values.map(stripSpiffeScheme)), negative);
+    case 'connection.sni':
+      return fieldCheck((f) => f.sni, new StringMatcher(values), negative);
+    case 'request.auth.principal':
+      return fieldCheck((f) => f.requestPrincipal, new StringMatcher(values), negative);
+    case 'request.auth.presenter':
+      return fieldCheck((f) => f.input.auth?.presenter, new StringMatcher(values), negative);
+    case 'request.auth.audiences':
+      return listCheck((f) => f.input.auth?.audiences, new StringMatcher(values), negative);
+    default:
+      throw new Error(`condition key ${key} has no compiler`); // unreachable: validated keys only
+  }
+}
+
+/**
+ * The string forms of claim `a.b...`: a string is itself, a number or bool
+ * its string form, a list each such element; objects and absent claims have none.
+ */
+function claimValues(facts: RequestFacts, path: readonly string[]): readonly string[] | undefined {
+  let value: unknown = facts.input.auth?.claims;
+  for (const name of path) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, name)) return undefined;
+    value = (value as Record<string, unknown>)[name];
+  }
+  const scalar = (item: unknown): string | undefined =>
+    typeof item === 'string' ? item : typeof item === 'number' || typeof item === 'boolean' ? String(item) : undefined;
+  if (Array.isArray(value)) return value.map(scalar).filter((item): item is string => item !== undefined);
+  const single = scalar(value);
+  return single === undefined ? undefined : [single];
+}
+
+/** `values`: any expression true; `notValues`: none true. Errors and non-bools throw. */
+function celCheck(expressions: readonly string[], field: string, negative: boolean, fail: Fail): Check {
+  const programs: { program: CelProgram; field: string }[] = expressions.map((expression, i) => {
+    const compiled = compileCel(expression);
+    return compiled.ok ? { program: compiled.program, field: `${field}[${i}]` } : fail(`${field}[${i}]`, compiled.problem);
+  });
+  return (facts) => {
+    for (const { program, field: expressionField } of programs) {
+      let result: unknown;
+      try {
+        result = program.run(facts.cel);
+      } catch (error) {
+        throw new PolicyEvaluationError(expressionField, `CEL evaluation failed: ${firstLine(error)}`);
+      }
+      if (typeof result !== 'boolean') throw new PolicyEvaluationError(expressionField, `CEL expression yielded ${typeof result}, not a bool`);
+      if (result) return !negative;
+    }
+    return negative;
+  };
+}
+
+function firstLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n', 1)[0] ?? message;
+}

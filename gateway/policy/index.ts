@@ -1,0 +1,29 @@
+/**
+ * The policy stage: Istio AuthorizationPolicy documents in, decisions out.
+ * Other folders use only what is exported here.
+ *
+ * @example
+ * const set = await loadPolicySet(['deploy/examples/todo/policies'], { rootNamespace: 'istio-system' });
+ * const decision = evaluate(set, input);
+ */
+export type {
+  AuthorizationAction,
+  AuthorizationPolicy,
+  LoadedPolicies,
+  PolicyCondition,
+  PolicyDocumentSource,
+  PolicyOperation,
+  PolicyOptions,
+  PolicyOrigin,
+  PolicyRule,
+  PolicySource,
+  PolicyTargetRef,
+  SkippedDocument,
+} from './types.js';
+export type { CompiledPolicySet } from './compile.js';
+export type { Decision, PolicyAction, PolicyTrace } from './decision.js';
+export type { EvaluationStats } from './evaluate.js';
+export { compilePolicySet } from './compile.js';
+export { evaluate, evaluateWithStats } from './evaluate.js';
+export { loadPolicySet, parsePolicyDocuments, readPolicySources } from './load.js';
+
