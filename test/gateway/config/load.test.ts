@@ -1,0 +1,66 @@
+import test from 'ava';
+import { DEMO_CONFIG_PATH, loadConfig, parseConfig } from '../../../gateway/config/load.js';
+import { DEFAULT_PORT } from '../../../gateway/config/config.js';
+import { ValidationError } from '../../../gateway/errors.js';
+
+test('an empty file gives the documented defaults', (t) => {
+  const config = parseConfig('', '/etc/gatehouse/gatehouse.yaml');
+  t.is(config.listen.port, DEFAULT_PORT);
+  t.is(config.policies.rootNamespace, 'istio-system');
+  t.is(config.policies.defaultNamespace, 'default');
+  t.is(config.response.peerHeader, 'x-gatehouse-peer');
+  t.is(config.tls, undefined);
+});
+
+test('$PORT overrides listen.port', (t) => {
+  t.is(parseConfig('listen: { port: 1234 }', 'c.yaml', { PORT: '8080' }).listen.port, 8080);
+  t.is(parseConfig('listen: { port: 1234 }', 'c.yaml', { PORT: '' }).listen.port, 1234);
+});
+
+test('relative paths resolve against the config file folder', (t) => {
+  const config = parseConfig('policies: { paths: [./policies, /abs] }\ntls: { certFile: a.crt, keyFile: a.key }', '/etc/gh/config.yaml');
+  t.deepEqual(config.policies.paths, ['/etc/gh/policies', '/abs']);
+  t.is(config.tls?.certFile, '/etc/gh/a.crt');
+  t.false(config.tls?.requireClientCert);
+});
+
+test('the demo configuration loads', async (t) => {
+  const config = await loadConfig(DEMO_CONFIG_PATH, {});
+  t.true(config.policies.paths[0]!.endsWith('deploy/examples/todo/policies'));
+  t.is(config.workloads.length, 3);
+});
+
+const invalid: [name: string, yaml: string, field: string, env?: NodeJS.ProcessEnv][] = [
+  ['unknown top-level field', 'listne: {}', 'listne'],
+  ['unknown nested field', 'policies: { path: [a] }', 'policies.path'],
+  ['port out of range', 'listen: { port: 70000 }', 'listen.port'],
+  ['port of the wrong type', 'listen: { port: "http" }', 'listen.port'],
+  ['$PORT not a number', '', '$PORT', { PORT: 'eighty' }],
+  ['paths not a list', 'policies: { paths: ./p }', 'policies.paths'],
+  ['watch not a boolean', 'policies: { watch: "yes" }', 'policies.watch'],
+  ['mTLS without a CA', 'tls: { certFile: a, keyFile: b, requireClientCert: true }', 'tls.clientCaFile'],
+  ['tls without a key', 'tls: { certFile: a }', 'tls.keyFile'],
+  ['bad CIDR', 'identity: { xfcc: { trustedCidrs: ["10.0.0.0/33"] } }', 'identity.xfcc.trustedCidrs[0]'],
+  ['workload without service account', 'workloads: [{ namespace: default }]', 'workloads[0].serviceAccount'],
+  ['label value not a string', 'workloads: [{ namespace: d, serviceAccount: s, labels: { app: [1] } }]', 'workloads[0].labels.app'],
+  ['upper-case header name', 'response: { peerHeader: X-Peer }', 'response.peerHeader'],
+  ['unknown log level', 'log: { level: loud }', 'log.level'],
+  ['top level is a list', '- a', '(top level)'],
+];
+
+for (const [name, yaml, field, env] of invalid) {
+  test(`rejects: ${name}`, (t) => {
+    const error = t.throws(() => parseConfig(yaml, 'cfg.yaml', env ?? {}), { instanceOf: ValidationError });
+    t.is(error?.field, field);
+    t.true(error?.message.startsWith(`cfg.yaml ${field}:`), error?.message);
+  });
+}
+
+test('rejects broken YAML and duplicate keys with the file name', (t) => {
+  t.throws(() => parseConfig('listen: {', 'cfg.yaml'), { message: /^cfg\.yaml: not valid YAML/ });
+  t.throws(() => parseConfig('log: {}\nlog: {}', 'cfg.yaml'), { message: /^cfg\.yaml: not valid YAML/ });
+});
+
+test('a missing file is a clear error', async (t) => {
+  await t.throwsAsync(loadConfig('/nonexistent/gatehouse.yaml'), { message: /cannot read the file: ENOENT/ });
+});
