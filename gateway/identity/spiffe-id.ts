@@ -82,7 +82,7 @@ function checkTrustDomain(trustDomain: string): string | undefined {
   if (trustDomain === '') return 'trust domain is empty';
   // SPIFFE-ID.md §2.1: the authority is the trust domain only.
   if (trustDomain.includes('@')) return 'userinfo is not allowed';
-  if (trustDomain.includes(':')) return 'port is not allowed';
+  if (/^[^[]*:\d*$/.test(trustDomain)) return 'port is not allowed';
   if (trustDomain.length > maxTrustDomainBytes) return `trust domain is longer than ${maxTrustDomainBytes} bytes`;
   for (const char of trustDomain) {
     if (isTrustDomainChar(char)) continue;

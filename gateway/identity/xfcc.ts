@@ -63,8 +63,9 @@ const displayKeys: Readonly<Record<Key, string>> = {
  * `Key=Value` pairs separated by `;`. Values may be double-quoted (Envoy
  * quotes any value containing `,` `;` `=` or `"`, and always quotes
  * `Subject`); inside quotes `\"` is a quote and `\\` a backslash. Keys are
- * matched case-insensitively. Unknown keys are skipped, as Envoy itself
- * passes them through untouched, but must still be well-formed. Never throws.
+ * matched case-insensitively. Values may be empty (Envoy writes `Subject=""`
+ * for an empty subject). Unknown keys are skipped, as Envoy itself passes
+ * them through untouched, but must still be well-formed. Never throws.
  *
  * @example
  * parseXfcc('By=spiffe://cluster.local/ns/gw/sa/ingress;Hash=ab12;URI=spiffe://cluster.local/ns/default/sa/reminder');
@@ -163,7 +164,6 @@ function readValue(scanner: Scanner, where: string, key: string): { text: string
 }
 
 function assign(element: MutableElement, key: Key, value: string): string | undefined {
-  if (value === '') return `${displayKeys[key]} is empty`;
   if (repeatableKeys.has(key)) {
     const list = key === 'by' ? element.by : key === 'uri' ? element.uris : element.dns;
     list.push(value);
