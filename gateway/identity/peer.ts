@@ -30,7 +30,7 @@ export interface PeerConfig {
   readonly xfcc: {
     /** SPIFFE IDs (with `spiffe://`) or opaque principals of hops whose XFCC header is believed. */
     readonly trustedPeers: readonly string[];
-    /** CIDRs (`10.0.0.0/8`, `fd00::/8`) of hops whose XFCC header is believed. */
+    /** CIDRs (`10.0.0.0/8`, `fd00::/8`) or single addresses of hops whose XFCC header is believed. */
     readonly trustedCidrs: readonly string[];
   };
   /** When set, SPIFFE IDs from any other trust domain are rejected. */
@@ -101,7 +101,7 @@ export function validatePeerConfig(config: PeerConfig): readonly string[] {
     }
   }
   for (const [index, cidr] of config.xfcc.trustedCidrs.entries()) {
-    if (!parseCidr(cidr)) problems.push(`xfcc.trustedCidrs[${index}]: ${JSON.stringify(cidr)} is not a CIDR`);
+    if (!parseCidr(cidr)) problems.push(`xfcc.trustedCidrs[${index}]: ${JSON.stringify(cidr)} is not an IP address or CIDR block`);
   }
   for (const [index, domain] of (config.trustDomains ?? []).entries()) {
     const parsed = parseSpiffeId(`spiffe://${domain}`);
@@ -238,15 +238,17 @@ interface ParsedCidr {
   readonly family: 'ipv4' | 'ipv6';
 }
 
+/** A CIDR block, or a bare address meaning just that host. */
 function parseCidr(text: string): ParsedCidr | undefined {
-  const match = /^([^/]+)\/(\d{1,3})$/.exec(text);
+  const match = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(text);
   if (!match) return undefined;
   const network = match[1] as string;
-  const prefix = Number(match[2]);
   const family = isIP(network);
-  if (family === 4 && prefix <= 32) return { network, prefix, family: 'ipv4' };
-  if (family === 6 && prefix <= 128) return { network, prefix, family: 'ipv6' };
-  return undefined;
+  if (family === 0) return undefined;
+  const bits = family === 4 ? 32 : 128;
+  const prefix = match[2] === undefined ? bits : Number(match[2]);
+  if (prefix > bits) return undefined;
+  return { network, prefix, family: family === 4 ? 'ipv4' : 'ipv6' };
 }
 
 function reject(reason: string): PeerResult {

@@ -138,6 +138,13 @@ test('XFCC from a trusted CIDR, IPv4, IPv4-mapped and IPv6', (t) => {
   }
 });
 
+test('a bare address in trustedCidrs trusts just that host', (t) => {
+  const single: PeerConfig = { xfcc: { trustedPeers: [], trustedCidrs: ['10.1.1.1', '::1'] } };
+  t.is(principalOf({ sourceIp: '10.1.1.1', xfcc: xfccFor(meshIds.todos) }, single), 'cluster.local/ns/default/sa/todos');
+  t.is(principalOf({ sourceIp: '::1', xfcc: xfccFor(meshIds.todos) }, single), 'cluster.local/ns/default/sa/todos');
+  t.is(principalOf({ sourceIp: '10.1.1.2', xfcc: xfccFor(meshIds.todos) }, single), undefined);
+});
+
 test('XFCC from an untrusted hop is ignored, even when malformed', (t) => {
   t.is(principalOf({ sourcePrincipal: meshIds.share, sourceIp: '10.99.0.1', xfcc: xfccFor(meshIds.reminder) }), 'cluster.local/ns/default/sa/share');
   t.deepEqual(resolvePeer({ sourceIp: '192.0.2.1', xfcc: 'Subject="unterminated' }, config), { ok: true });
@@ -204,14 +211,15 @@ test('trust domains: SPIFFE IDs from other trust domains are rejected', (t) => {
 
 test('an invalid configuration is reported, and resolvePeer refuses to decide with it', (t) => {
   const broken: PeerConfig = {
-    xfcc: { trustedPeers: ['spiffe://Bad/x', ''], trustedCidrs: ['10.0.0.0/33', '10.0.0.1', 'fd00::/64'] },
+    xfcc: { trustedPeers: ['spiffe://Bad/x', ''], trustedCidrs: ['10.0.0.0/33', '10.0.0.1/8/8', 'fd00::/64', '10.0.0.1', 'example.com'] },
     trustDomains: ['cluster.local', 'Upper.example', 'a/b'],
   };
   t.deepEqual(validatePeerConfig(broken), [
     'xfcc.trustedPeers[0]: trust domain contains an upper-case letter',
     'xfcc.trustedPeers[1] is empty',
-    'xfcc.trustedCidrs[0]: "10.0.0.0/33" is not a CIDR',
-    'xfcc.trustedCidrs[1]: "10.0.0.1" is not a CIDR',
+    'xfcc.trustedCidrs[0]: "10.0.0.0/33" is not an IP address or CIDR block',
+    'xfcc.trustedCidrs[1]: "10.0.0.1/8/8" is not an IP address or CIDR block',
+    'xfcc.trustedCidrs[4]: "example.com" is not an IP address or CIDR block',
     'trustDomains[1]: "Upper.example" is not a trust domain name',
     'trustDomains[2]: "a/b" is not a trust domain name',
   ]);
