@@ -1,55 +1,92 @@
 /**
  * Build step: compiles Envoy's official ext_authz protos (shipped in the
  * `deps/` folder of `@grpc/grpc-js-xds`), gRPC health, and Gatehouse's own
- * protos into one binary FileDescriptorSet. The gateway loads that set at
- * start-up with `@grpc/proto-loader`, so starting never parses a .proto file.
+ * protos, so that start-up never parses a .proto file.
+ *
+ * Two artifacts, both from one `buf build`:
+ * - `gatehouse.binpb`: the exact FileDescriptorSet, served by reflection;
+ * - `gatehouse.json`: the same set in protobufjs' JSON form, which
+ *   `@grpc/proto-loader` loads with `fromJSON`. proto-loader's own
+ *   descriptor-set loader goes through protobufjs' `Root.fromDescriptor`,
+ *   which turns every `map<,>` field into a repeated entry message (Envoy's
+ *   `headers` and `context_extensions` among them); the conversion here
+ *   restores the maps once, at build time.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
-import { DESCRIPTOR_SET_PATH } from '../gateway/envoy/descriptors.js';
+import { DESCRIPTOR_JSON_PATH, DESCRIPTOR_SET_PATH } from '../gateway/envoy/descriptors.js';
 
 const require = createRequire(import.meta.url);
-const xdsRoot = path.dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
-const healthRoot = path.dirname(require.resolve('grpc-health-check/package.json'));
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const xdsDeps = path.join(path.dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+const healthProtos = path.join(path.dirname(require.resolve('grpc-health-check/package.json')), 'proto');
 
-const includeDirs = [
-  path.join(repoRoot, 'proto'),
-  path.join(xdsRoot, 'deps/envoy-api'),
-  path.join(xdsRoot, 'deps/xds'),
-  path.join(xdsRoot, 'deps/googleapis'),
-  path.join(xdsRoot, 'deps/protoc-gen-validate'),
-  path.join(healthRoot, 'proto'),
-];
-
-const entryFiles = [
-  'envoy/service/auth/v3/external_auth.proto',
-  'health/v1/health.proto',
-  'gatehouse/policy/v1/policy_service.proto',
-];
-
-const root = new protobuf.Root();
-root.resolvePath = (_origin, target) => {
-  if (path.isAbsolute(target)) return target;
-  for (const dir of includeDirs) {
-    const candidate = path.join(dir, target);
-    try {
-      require('node:fs').accessSync(candidate);
-      return candidate;
-    } catch {
-      // try the next include directory
-    }
-  }
-  return target; // protobufjs knows google/protobuf/*.proto itself
+/** buf module folder name → where its protos are. */
+const modules: Record<string, string> = {
+  'envoy-api': path.join(xdsDeps, 'envoy-api'),
+  xds: path.join(xdsDeps, 'xds'),
+  googleapis: path.join(xdsDeps, 'googleapis'),
+  'protoc-gen-validate': path.join(xdsDeps, 'protoc-gen-validate'),
+  health: healthProtos,
+  gatehouse: path.join(repoRoot, 'proto'),
 };
-root.loadSync(entryFiles, { keepCase: true, alternateCommentMode: false });
+
+/** The files whose services Gatehouse serves; buf adds everything they import. */
+const entryFiles = [
+  'envoy-api/envoy/service/auth/v3/external_auth.proto',
+  'health/health/v1/health.proto',
+  'gatehouse/gatehouse/policy/v1/policy_service.proto',
+];
+
+function bufBuild(): Buffer {
+  const workspace = mkdtempSync(path.join(tmpdir(), 'gatehouse-protos-'));
+  try {
+    for (const [name, target] of Object.entries(modules)) symlinkSync(target, path.join(workspace, name));
+    const moduleList = Object.keys(modules).map((name) => `  - path: ${name}`).join('\n');
+    writeFileSync(path.join(workspace, 'buf.yaml'), `version: v2\nmodules:\n${moduleList}\n`);
+    const output = path.join(workspace, 'out.binpb');
+    const buf = path.join(repoRoot, 'node_modules', '.bin', 'buf');
+    const args = ['build', '--exclude-source-info', '--as-file-descriptor-set', '-o', output];
+    for (const file of entryFiles) args.push('--path', file);
+    execFileSync(buf, args, { cwd: workspace, stdio: 'inherit' });
+    return readFileSync(output);
+  } finally {
+    rmSync(workspace, { recursive: true, force: true });
+  }
+}
+
+/** Replaces repeated `*Entry` message fields with real map fields, as protoc would read them. */
+function restoreMapFields(namespace: protobuf.NamespaceBase): void {
+  for (const nested of namespace.nestedArray) {
+    if (nested instanceof protobuf.Type) {
+      for (const field of [...nested.fieldsArray]) {
+        const entry = field.resolvedType;
+        if (!field.repeated || !(entry instanceof protobuf.Type) || entry.options?.map_entry !== true) continue;
+        const key = entry.fields.key;
+        const value = entry.fields.value;
+        if (!key || !value) throw new Error(`map entry ${entry.fullName} lacks key or value`);
+        nested.remove(field);
+        nested.add(new protobuf.MapField(field.name, field.id, key.type, value.type, undefined, field.comment ?? undefined));
+      }
+    }
+    if (nested instanceof protobuf.Namespace || nested instanceof protobuf.Type) restoreMapFields(nested);
+  }
+}
+
+const setBytes = bufBuild();
+// `fromDescriptor` is added to Root by the descriptor extension imported above.
+const { fromDescriptor } = protobuf.Root as unknown as { fromDescriptor(set: protobuf.Message): protobuf.Root };
+const root = fromDescriptor(descriptor.FileDescriptorSet.decode(setBytes));
+root.resolveAll();
+restoreMapFields(root);
 root.resolveAll();
 
-const set = (root as unknown as { toDescriptor(syntax: string): protobuf.Message }).toDescriptor('proto3');
-const bytes = descriptor.FileDescriptorSet.encode(set).finish();
 mkdirSync(path.dirname(DESCRIPTOR_SET_PATH), { recursive: true });
-writeFileSync(DESCRIPTOR_SET_PATH, bytes);
-console.log(`descriptor set: ${bytes.length} bytes, ${entryFiles.length} entry files`);
+writeFileSync(DESCRIPTOR_SET_PATH, setBytes);
+writeFileSync(DESCRIPTOR_JSON_PATH, JSON.stringify(root.toJSON()));
+console.log(`descriptors: ${setBytes.length} bytes (set), ${entryFiles.length} entry files`);

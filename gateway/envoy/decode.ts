@@ -97,7 +97,10 @@ export function decodeCheckRequest(raw: RawCheckRequest | undefined, context: De
       sourceIp: source.ip,
       xfcc: headers.get('x-forwarded-client-cert'),
     },
-    { xfcc: context.config.identity.xfcc, trustDomains: context.config.identity.trustDomains },
+    {
+      xfcc: context.config.identity.xfcc,
+      trustDomains: context.config.identity.trustDomains.length > 0 ? context.config.identity.trustDomains : undefined,
+    },
   );
   if (!peer.ok) return fail(DecisionCode.InvalidPeerIdentity, peer.reason);
 

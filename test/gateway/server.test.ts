@@ -56,7 +56,7 @@ test('the demo policies decide over h2c, with headers, body and metadata per Env
   t.is(write.denied_response!.status.code, 'Forbidden');
   const body = JSON.parse(write.denied_response!.body) as Record<string, string>;
   t.is(body.code, 'NO_ALLOW_MATCH');
-  t.is(body.decision_id, fromStruct(write.dynamic_metadata).decision_id);
+  t.is(body.decision_id, String(fromStruct(write.dynamic_metadata).decision_id));
 
   const reverse = await authz.call<CheckResponse>('Check', checkRequest(TODOS, REMINDER, 'GET', '/reminders'));
   t.is(JSON.parse(reverse.denied_response!.body).code, 'POLICY_DENIED');

@@ -133,7 +133,7 @@ for (const [name, raw, code, reason] of failures) {
     const result = decodeCheckRequest(raw, context);
     t.false(result.ok);
     if (result.ok) return;
-    t.is(result.code, code);
+    t.is(result.code as string, code);
     t.regex(result.reason, reason);
     t.regex(result.decisionId, /^[0-9a-f-]{36}$/);
   });
