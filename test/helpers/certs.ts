@@ -3,12 +3,9 @@
  * test needs, ECDSA P-256 for speed. The PEMs work with Node `tls` and
  * grpc-js directly (PKCS#8 key, leaf certificate).
  */
+import 'reflect-metadata'; // @peculiar/x509's DI container (tsyringe) needs it loaded first
 import { randomBytes, webcrypto } from 'node:crypto';
-import type * as X509 from '@peculiar/x509';
-
-installReflectMetadata();
-// Imported after the polyfill above: @peculiar/x509's DI container (tsyringe) checks for it at load.
-const x509: typeof X509 = await import('@peculiar/x509');
+import * as x509 from '@peculiar/x509';
 const crypto = webcrypto as unknown as Crypto;
 x509.cryptoProvider.set(crypto);
 
@@ -27,7 +24,7 @@ export interface IssuedCert {
 /** A CA that can issue certificates. */
 export interface TestCa extends IssuedCert {
   readonly name: string;
-  readonly cert: X509.X509Certificate;
+  readonly cert: x509.X509Certificate;
   readonly keys: CryptoKeyPair;
 }
 
@@ -73,7 +70,7 @@ export async function createCa(name: string): Promise<TestCa> {
  */
 export async function issueCert(ca: TestCa, options: IssueOptions = {}): Promise<IssuedCert> {
   const keys = await generateKeys();
-  const names: X509.JsonGeneralName[] = [
+  const names: x509.JsonGeneralName[] = [
     ...(options.uris ?? []).map((value) => ({ type: 'url' as const, value })),
     ...(options.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
     ...(options.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
@@ -84,7 +81,7 @@ export async function issueCert(ca: TestCa, options: IssueOptions = {}): Promise
   if (options.serverAuth ?? neither) usages.push(x509.ExtendedKeyUsage.serverAuth);
   if (options.clientAuth ?? neither) usages.push(x509.ExtendedKeyUsage.clientAuth);
 
-  const extensions: X509.Extension[] = [
+  const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
@@ -155,7 +152,7 @@ async function generateKeys(): Promise<CryptoKeyPair> {
   return (await crypto.subtle.generateKey(keyAlgorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
 }
 
-async function toFiles(cert: X509.X509Certificate, privateKey: CryptoKey): Promise<IssuedCert> {
+async function toFiles(cert: x509.X509Certificate, privateKey: CryptoKey): Promise<IssuedCert> {
   const pkcs8 = await crypto.subtle.exportKey('pkcs8', privateKey);
   return {
     certPem: `${cert.toString('pem')}\n`,
@@ -169,33 +166,4 @@ function serialNumber(): string {
   const bytes = randomBytes(16);
   bytes[0] = (bytes[0] as number) & 0x7f;
   return bytes.toString('hex');
-}
-
-/**
- * The three `Reflect` metadata functions tsyringe uses, for when no
- * `reflect-metadata` package is installed. Metadata lives in a WeakMap per
- * target; `getMetadata` walks the prototype chain as the real one does.
- */
-function installReflectMetadata(): void {
-  type MetadataReflect = typeof Reflect & {
-    getMetadata?: (key: unknown, target: object) => unknown;
-    getOwnMetadata?: (key: unknown, target: object) => unknown;
-    defineMetadata?: (key: unknown, value: unknown, target: object) => void;
-  };
-  const reflect = Reflect as MetadataReflect;
-  if (reflect.getMetadata) return;
-  const store = new WeakMap<object, Map<unknown, unknown>>();
-  reflect.getOwnMetadata = (key, target) => store.get(target)?.get(key);
-  reflect.defineMetadata = (key, value, target) => {
-    const own = store.get(target) ?? new Map<unknown, unknown>();
-    own.set(key, value);
-    store.set(target, own);
-  };
-  reflect.getMetadata = (key, target) => {
-    for (let at: object | null = target; at; at = Object.getPrototypeOf(at) as object | null) {
-      const own = store.get(at);
-      if (own?.has(key)) return own.get(key);
-    }
-    return undefined;
-  };
 }
