@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { ValidationError } from '../errors.js';
+import { validatePeerConfig } from '../identity/index.js';
 import { DEFAULT_PORT, type GatehouseConfig, type TlsConfig, type WorkloadEntry } from './config.js';
 
 /** The demo configuration shipped with Gatehouse: the todo application. */
@@ -66,6 +67,11 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const level = r.string(log.level ?? 'info', 'log.level');
   if (!(LOG_LEVELS as readonly string[]).includes(level)) r.fail('log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
 
+  const trustDomains = r.strings(identity.trustDomains ?? [], 'identity.trustDomains');
+  const trustedPeers = r.strings(xfcc.trustedPeers ?? [], 'identity.xfcc.trustedPeers');
+  const [peerProblem] = validatePeerConfig({ xfcc: { trustedPeers, trustedCidrs }, trustDomains });
+  if (peerProblem) r.fail('identity', peerProblem);
+
   return {
     source: file,
     listen: { host: r.string(listen.host ?? '0.0.0.0', 'listen.host'), port },
@@ -77,8 +83,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       watch: r.boolean(policies.watch ?? true, 'policies.watch'),
     },
     identity: {
-      trustDomains: r.strings(identity.trustDomains ?? [], 'identity.trustDomains'),
-      xfcc: { trustedPeers: r.strings(xfcc.trustedPeers ?? [], 'identity.xfcc.trustedPeers'), trustedCidrs },
+      trustDomains,
+      xfcc: { trustedPeers, trustedCidrs },
       numTrustedProxies: r.integer(identity.numTrustedProxies ?? 0, 'identity.numTrustedProxies', 0, 16),
     },
     workloads: r.array(root.workloads ?? [], 'workloads').map((entry, i) => readWorkload(r, entry, `workloads[${i}]`)),

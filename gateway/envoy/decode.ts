@@ -19,7 +19,7 @@ import type { RawAddress, RawCheckRequest, RawPeer } from './check-request.js';
 export interface DecodeFailure {
   readonly ok: false;
   readonly decisionId: string;
-  readonly code: typeof DecisionCode.BadRequest | typeof DecisionCode.InvalidPeerIdentity;
+  readonly code: DecisionCode;
   readonly reason: string;
 }
 
@@ -102,7 +102,7 @@ export function decodeCheckRequest(raw: RawCheckRequest | undefined, context: De
       trustDomains: context.config.identity.trustDomains.length > 0 ? context.config.identity.trustDomains : undefined,
     },
   );
-  if (!peer.ok) return fail(DecisionCode.InvalidPeerIdentity, peer.reason);
+  if (!peer.ok) return fail(peer.code, peer.reason);
 
   let destinationPeer: PeerIdentity | undefined;
   const destinationPrincipal = attributes.destination?.principal;

@@ -46,6 +46,8 @@ const invalid: [name: string, yaml: string, field: string, env?: NodeJS.ProcessE
   ['upper-case header name', 'response: { peerHeader: X-Peer }', 'response.peerHeader'],
   ['unknown log level', 'log: { level: loud }', 'log.level'],
   ['top level is a list', '- a', '(top level)'],
+  ['malformed trusted XFCC peer', 'identity: { xfcc: { trustedPeers: ["spiffe://Bad.Domain/x"] } }', 'identity'],
+  ['malformed trust domain', 'identity: { trustDomains: ["Not A Domain"] }', 'identity'],
 ];
 
 for (const [name, yaml, field, env] of invalid) {
