@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { Authorizer, type CheckOutcome, type PolicySource } from './authorizer.js';
 import type { GatehouseConfig } from './config/config.js';
-import { loadPackageDefinition } from './envoy/descriptors.js';
+import { loadPackageDefinition, reflectionDefinition } from './envoy/descriptors.js';
 import { encodeCheckResponse } from './envoy/encode.js';
 import type { RawCheckRequest } from './envoy/check-request.js';
 import { toCheckRequest } from './envoy/short-form.js';
@@ -66,7 +66,7 @@ export async function startServer({ config, policies, log }: ServerDependencies)
     },
   });
   server.addService(serviceOf(definition, HEALTH_SERVICE), health.handlers());
-  new ReflectionService(definition).addToServer(server);
+  new ReflectionService(reflectionDefinition()).addToServer(server);
 
   const port = await bind(server, `${config.listen.host}:${config.listen.port}`, credentials(config));
   log.info({ port, tls: config.tls !== undefined, mtls: config.tls?.requireClientCert ?? false }, 'serving');

@@ -23,22 +23,20 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 
 let cached: protoLoader.PackageDefinition | undefined;
 
-/**
- * The package definition for every service Gatehouse serves, loaded once.
- * Its `fileDescriptorProtos` are the exact files of the descriptor set, so
- * reflection clients see the protos as written.
- */
+/** The package definition for every service Gatehouse serves, loaded once. */
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
-  if (cached) return cached;
-  const json = JSON.parse(readFileSync(DESCRIPTOR_JSON_PATH, 'utf8')) as Parameters<typeof protoLoader.fromJSON>[0];
-  const definition = protoLoader.fromJSON(json, LOADER_OPTIONS);
+  cached ??= protoLoader.fromJSON(JSON.parse(readFileSync(DESCRIPTOR_JSON_PATH, 'utf8')) as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS);
+  return cached;
+}
+
+/**
+ * The exact files of the descriptor set, in the one-entry package-definition
+ * shape that `@grpc/reflection` reads (it indexes every entry's
+ * `fileDescriptorProtos`, so one entry holding them all is the cheap form).
+ */
+export function reflectionDefinition(): protoLoader.PackageDefinition {
   const files = splitDescriptorSet(readFileSync(DESCRIPTOR_SET_PATH));
-  for (const entry of Object.values(definition)) {
-    // Messages and enums carry the files; reflection reads them from there.
-    if ('fileDescriptorProtos' in entry) (entry as { fileDescriptorProtos: Buffer[] }).fileDescriptorProtos = files;
-  }
-  cached = definition;
-  return definition;
+  return { 'gatehouse.descriptors': { format: 'Protocol Buffer 3 FileDescriptorSet', type: {}, fileDescriptorProtos: files } } as unknown as protoLoader.PackageDefinition;
 }
 
 /**
