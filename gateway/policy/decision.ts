@@ -29,6 +29,6 @@ export interface Decision {
   readonly rule?: number;
   /** AUDIT policies that matched: `namespace/name`. */
   readonly audited: readonly string[];
-  /** Every policy that applied to the workload, in evaluation order. */
+  /** The policies evaluated for this decision, in order: DENY policies up to the deciding one, ALLOW policies likewise, then AUDIT. */
   readonly trace: readonly PolicyTrace[];
 }
