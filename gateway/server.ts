@@ -99,7 +99,7 @@ function serviceOf(definition: ReturnType<typeof loadPackageDefinition>, name: s
   if (!service || !('Check' in service || 'Explain' in service || 'Watch' in service)) {
     throw new Error(`service ${name} is missing from the descriptor set; run the build`);
   }
-  return service as grpc.ServiceDefinition;
+  return service;
 }
 
 function credentials(config: GatehouseConfig): grpc.ServerCredentials {

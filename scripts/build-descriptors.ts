@@ -47,7 +47,9 @@ function bufBuild(): Buffer {
   const workspace = mkdtempSync(path.join(tmpdir(), 'gatehouse-protos-'));
   try {
     for (const [name, target] of Object.entries(modules)) symlinkSync(target, path.join(workspace, name));
-    const moduleList = Object.keys(modules).map((name) => `  - path: ${name}`).join('\n');
+    const moduleList = Object.keys(modules)
+      .map((name) => `  - path: ${name}`)
+      .join('\n');
     writeFileSync(path.join(workspace, 'buf.yaml'), `version: v2\nmodules:\n${moduleList}\n`);
     const output = path.join(workspace, 'out.binpb');
     const buf = path.join(repoRoot, 'node_modules', '.bin', 'buf');
@@ -105,9 +107,10 @@ function pruneToServed(root: protobuf.Root): void {
   // Type and Service both extend Namespace, so order matters in these tests.
   const prune = (namespace: protobuf.NamespaceBase): void => {
     for (const nested of [...namespace.nestedArray]) {
-      const isPlainNamespace = !(nested instanceof protobuf.Type) && !(nested instanceof protobuf.Service) && nested instanceof protobuf.Namespace;
-      if (nested instanceof protobuf.Type || isPlainNamespace) prune(nested as protobuf.NamespaceBase);
-      const keep = isPlainNamespace ? (nested as protobuf.Namespace).nestedArray.length > 0 : reachable.has(nested);
+      const isPlainNamespace =
+        !(nested instanceof protobuf.Type) && !(nested instanceof protobuf.Service) && nested instanceof protobuf.Namespace;
+      if (nested instanceof protobuf.Type || isPlainNamespace) prune(nested);
+      const keep = isPlainNamespace ? nested.nestedArray.length > 0 : reachable.has(nested);
       if (!keep) namespace.remove(nested);
     }
   };
@@ -116,8 +119,8 @@ function pruneToServed(root: protobuf.Root): void {
 
 const setBytes = bufBuild();
 // `fromDescriptor` is added to Root by the descriptor extension imported above.
-const { fromDescriptor } = protobuf.Root as unknown as { fromDescriptor(set: protobuf.Message): protobuf.Root };
-const root = fromDescriptor(descriptor.FileDescriptorSet.decode(setBytes));
+const RootWithDescriptors = protobuf.Root as unknown as { fromDescriptor(set: protobuf.Message): protobuf.Root };
+const root = RootWithDescriptors.fromDescriptor(descriptor.FileDescriptorSet.decode(setBytes));
 root.resolveAll();
 restoreMapFields(root);
 root.resolveAll();

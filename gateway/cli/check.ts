@@ -45,14 +45,13 @@ export function explain(outcome: CheckOutcome): Record<string, unknown> {
 /** The explanation for a person. */
 export function formatExplanation(outcome: CheckOutcome): string {
   const { decision, input, plan } = outcome;
-  const lines = [
-    `${decision.allowed ? 'ALLOW' : 'DENY'} (${plan.httpStatus} ${decision.code})`,
-    `  reason:   ${decision.reason}`,
-  ];
+  const lines = [`${decision.allowed ? 'ALLOW' : 'DENY'} (${plan.httpStatus} ${decision.code})`, `  reason:   ${decision.reason}`];
   if (decision.policy) lines.push(`  decided:  ${decision.policy}${decision.rule !== undefined ? ` rule ${decision.rule}` : ''}`);
   if (input) {
     const { workload } = input;
-    const labels = Object.entries(workload.labels).map(([k, v]) => `${k}=${v}`).join(',');
+    const labels = Object.entries(workload.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
     lines.push(`  peer:     ${input.peer?.principal ?? '(none)'}${input.peer ? ` [${input.peer.source}]` : ''}`);
     lines.push(`  workload: namespace=${workload.namespace ?? '?'} serviceAccount=${workload.serviceAccount ?? '?'} labels={${labels}}`);
     lines.push(`  request:  ${input.request.method} ${input.request.host}${input.request.path}`);

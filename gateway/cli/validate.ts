@@ -15,7 +15,9 @@ export async function runValidate(configPath: string | undefined, paths: string[
     });
     process.stdout.write(`ok: ${set.policyCount} policies, ${set.ruleCount} rules\n`);
     for (const skipped of set.skipped) {
-      process.stdout.write(`  skipped ${skipped.file}#${skipped.documentIndex} ${skipped.kind}${skipped.name ? ` ${skipped.name}` : ''}: ${skipped.note}\n`);
+      process.stdout.write(
+        `  skipped ${skipped.file}#${skipped.documentIndex} ${skipped.kind}${skipped.name ? ` ${skipped.name}` : ''}: ${skipped.note}\n`,
+      );
     }
     return 0;
   } catch (error) {

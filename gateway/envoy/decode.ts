@@ -63,7 +63,8 @@ export function decodeCheckRequest(raw: RawCheckRequest | undefined, context: De
   }
 
   const target = http.path || headers.get(':path') || '';
-  if (Buffer.byteLength(target) > limits.maxPathBytes) return fail(DecisionCode.BadRequest, `path longer than ${limits.maxPathBytes} bytes`);
+  if (Buffer.byteLength(target) > limits.maxPathBytes)
+    return fail(DecisionCode.BadRequest, `path longer than ${limits.maxPathBytes} bytes`);
   if (target.includes('\uFFFD')) return fail(DecisionCode.BadRequest, 'path is not valid UTF-8');
   const { path: rawPath, query: splitQuery } = splitPathAndQuery(target);
   const normalized = normalizePath(rawPath);

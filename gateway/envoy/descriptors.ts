@@ -25,7 +25,10 @@ let cached: protoLoader.PackageDefinition | undefined;
 
 /** The package definition for every service Gatehouse serves, loaded once. */
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
-  cached ??= protoLoader.fromJSON(JSON.parse(readFileSync(DESCRIPTOR_JSON_PATH, 'utf8')) as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS);
+  cached ??= protoLoader.fromJSON(
+    JSON.parse(readFileSync(DESCRIPTOR_JSON_PATH, 'utf8')) as Parameters<typeof protoLoader.fromJSON>[0],
+    LOADER_OPTIONS,
+  );
   return cached;
 }
 
@@ -36,7 +39,9 @@ export function loadPackageDefinition(): protoLoader.PackageDefinition {
  */
 export function reflectionDefinition(): protoLoader.PackageDefinition {
   const files = splitDescriptorSet(readFileSync(DESCRIPTOR_SET_PATH));
-  return { 'gatehouse.descriptors': { format: 'Protocol Buffer 3 FileDescriptorSet', type: {}, fileDescriptorProtos: files } } as unknown as protoLoader.PackageDefinition;
+  return {
+    'gatehouse.descriptors': { format: 'Protocol Buffer 3 FileDescriptorSet', type: {}, fileDescriptorProtos: files },
+  } as unknown as protoLoader.PackageDefinition;
 }
 
 /**

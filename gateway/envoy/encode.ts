@@ -30,7 +30,7 @@ interface StructValue {
  */
 export function encodeCheckResponse(plan: ResponsePlan): Record<string, unknown> {
   const response: Record<string, unknown> = {
-    status: { code: plan.grpcCode, message: plan.allowed ? '' : String(plan.metadata.code ?? '') },
+    status: { code: plan.grpcCode, message: plan.allowed || typeof plan.metadata.code !== 'string' ? '' : plan.metadata.code },
     dynamic_metadata: toStruct(plan.metadata),
   };
   if (plan.allowed) {
@@ -77,5 +77,6 @@ function toValue(item: unknown): StructValue {
   if (typeof item === 'string') return { string_value: item };
   if (Array.isArray(item)) return { list_value: { values: item.map(toValue) } };
   if (typeof item === 'object') return { struct_value: toStruct(item as Record<string, unknown>) };
-  return { string_value: String(item) };
+  if (typeof item === 'bigint') return { string_value: item.toString() };
+  return { null_value: 'NULL_VALUE' };
 }

@@ -43,7 +43,7 @@ export function toCheckRequest(document: unknown): RawCheckRequest {
     throw new Error('a request must be a mapping: a CheckRequest with `attributes`, or the short form');
   }
   const record = document as Record<string, unknown>;
-  if ('attributes' in record) return record as RawCheckRequest;
+  if ('attributes' in record) return record;
   for (const key of Object.keys(record)) {
     if (!SHORT_FIELDS.has(key)) throw new Error(`unknown field '${key}' (short form fields: ${[...SHORT_FIELDS].join(', ')})`);
   }

@@ -61,7 +61,10 @@ export function readCertificateFields(der: Uint8Array): CertificateFields {
   const [notBefore, notAfter] = readChildren(der, validity);
   if (!notBefore || !notAfter) throw new DerError('validity is incomplete');
 
-  const sans = readSubjectAltNames(der, fields.find((field) => field.tag === 0xa3));
+  const sans = readSubjectAltNames(
+    der,
+    fields.find((field) => field.tag === 0xa3),
+  );
   return {
     ...sans,
     subject: formatName(der, subject),
@@ -140,7 +143,7 @@ function formatIp(bytes: Uint8Array): string {
   // RFC 5952 §4.2: compress the longest run of two or more zero groups, the first one on a tie.
   let bestStart = -1;
   let bestLength = 1;
-  for (let start = 0; start < 8; ) {
+  for (let start = 0; start < 8;) {
     let length = 0;
     while (start + length < 8 && groups[start + length] === 0) length++;
     if (length > bestLength) {

@@ -19,8 +19,7 @@ export interface CertificateParseOptions {
 
 /** A certificate's identity, with its SPIFFE ID when it is an X.509-SVID; or why it cannot be used. */
 export type CertificateResult =
-  | { readonly ok: true; readonly cert: CertificateIdentity; readonly spiffe?: SpiffeId }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly cert: CertificateIdentity; readonly spiffe?: SpiffeId } | { readonly ok: false; readonly reason: string };
 
 const pemBlock = /^-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-----END CERTIFICATE-----$/;
 const pemBegin = /-----BEGIN [^-\r\n]*-----/g;

@@ -111,6 +111,6 @@ export function readTime(der: Uint8Array, element: DerElement): Date {
   } else {
     throw new DerError('expected a time');
   }
-  const [, , month, day, hour, minute, second] = match.map(Number) as number[];
+  const [, , month, day, hour, minute, second] = match.map<number>(Number);
   return new Date(Date.UTC(year, (month ?? 1) - 1, day, hour, minute, second));
 }

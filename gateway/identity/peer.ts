@@ -39,8 +39,7 @@ export interface PeerConfig {
 
 /** The peer (absent when the connection carried no identity), or why the evidence is refused. */
 export type PeerResult =
-  | { readonly ok: true; readonly peer?: PeerIdentity }
-  | { readonly ok: false; readonly code: DecisionCode; readonly reason: string };
+  { readonly ok: true; readonly peer?: PeerIdentity } | { readonly ok: false; readonly code: DecisionCode; readonly reason: string };
 
 /** Longest principal accepted, the same bound as a SPIFFE ID. */
 export const maxPrincipalBytes = maxSpiffeIdBytes;

@@ -13,9 +13,7 @@ export const maxTrustDomainBytes = 255;
 const scheme = 'spiffe://';
 
 /** The outcome of {@link parseSpiffeId}: a validated ID, or why the text is not one. */
-export type SpiffeIdResult =
-  | { readonly ok: true; readonly id: SpiffeId }
-  | { readonly ok: false; readonly reason: string };
+export type SpiffeIdResult = { readonly ok: true; readonly id: SpiffeId } | { readonly ok: false; readonly reason: string };
 
 /**
  * Parses `text` as a SPIFFE ID, enforcing every rule of the spec: lower-case

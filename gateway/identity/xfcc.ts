@@ -23,9 +23,7 @@ export interface XfccElement {
 }
 
 /** The parsed header, leftmost (oldest hop) element first; or why it cannot be read. */
-export type XfccResult =
-  | { readonly ok: true; readonly elements: readonly XfccElement[] }
-  | { readonly ok: false; readonly reason: string };
+export type XfccResult = { readonly ok: true; readonly elements: readonly XfccElement[] } | { readonly ok: false; readonly reason: string };
 
 export interface XfccParseOptions {
   /** Default {@link defaultMaxXfccBytes}. */

@@ -11,7 +11,15 @@ import { celConditionKey, compileCel, type CelProgram } from './cel.js';
 import { stripPort, type RequestFacts } from './facts.js';
 import { IpMatcher, StringMatcher, pathMatcher, type ValueMatcher } from './match.js';
 import { defaultRootNamespace } from './types.js';
-import type { AuthorizationPolicy, LoadedPolicies, PolicyCondition, PolicyOperation, PolicyOptions, PolicyRule, PolicySource } from './types.js';
+import type {
+  AuthorizationPolicy,
+  LoadedPolicies,
+  PolicyCondition,
+  PolicyOperation,
+  PolicyOptions,
+  PolicyRule,
+  PolicySource,
+} from './types.js';
 import { claimPathOf, conditionValueKind, headerNameOf } from './validate.js';
 
 /** A compiled test of one part of a rule. May throw `PolicyEvaluationError` (CEL only). */
@@ -241,7 +249,12 @@ function listCheck(read: (facts: RequestFacts) => readonly string[] | undefined,
 
 function compileSource(source: PolicySource): Check[] {
   const checks: Check[] = [];
-  const add = (values: readonly string[] | undefined, negative: boolean, read: (facts: RequestFacts) => string | undefined, matcher: (values: readonly string[]) => ValueMatcher) => {
+  const add = (
+    values: readonly string[] | undefined,
+    negative: boolean,
+    read: (facts: RequestFacts) => string | undefined,
+    matcher: (values: readonly string[]) => ValueMatcher,
+  ) => {
     if (values !== undefined) checks.push(fieldCheck(read, matcher(values), negative));
   };
   const strings = (values: readonly string[]) => new StringMatcher(values);
@@ -275,7 +288,8 @@ function compileOperation(operation: PolicyOperation): Check[] {
     [operation.ports, false],
     [operation.notPorts, true],
   ] as const) {
-    if (values !== undefined) checks.push(fieldCheck((f) => portString(f.destinationPort), new ExactMatcher(values.map((port) => String(Number(port)))), negative));
+    if (values !== undefined)
+      checks.push(fieldCheck((f) => portString(f.destinationPort), new ExactMatcher(values.map((port) => String(Number(port)))), negative));
   }
   if (operation.methods !== undefined) checks.push(fieldCheck((f) => f.method, new StringMatcher(operation.methods), false));
   if (operation.notMethods !== undefined) checks.push(fieldCheck((f) => f.method, new StringMatcher(operation.notMethods), true));
@@ -402,7 +416,8 @@ function celCheck(expressions: readonly string[], field: string, negative: boole
       } catch (error) {
         throw new PolicyEvaluationError(expressionField, `CEL evaluation failed: ${firstLine(error)}`);
       }
-      if (typeof result !== 'boolean') throw new PolicyEvaluationError(expressionField, `CEL expression yielded ${typeof result}, not a bool`);
+      if (typeof result !== 'boolean')
+        throw new PolicyEvaluationError(expressionField, `CEL expression yielded ${typeof result}, not a bool`);
       if (result) return !negative;
     }
     return negative;

@@ -41,7 +41,13 @@ export function evaluateWithStats(set: CompiledPolicySet, input: CheckInput): { 
     decision = decide(set, input, counter);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    decision = { allowed: false, code: DecisionCode.Internal, reason: `policy evaluation failed unexpectedly: ${detail}`, audited: [], trace: [] };
+    decision = {
+      allowed: false,
+      code: DecisionCode.Internal,
+      reason: `policy evaluation failed unexpectedly: ${detail}`,
+      audited: [],
+      trace: [],
+    };
   }
   return { decision, stats: { policiesVisited: counter.policies, rulesVisited: counter.rules } };
 }
@@ -87,7 +93,11 @@ function decide(set: CompiledPolicySet, input: CheckInput, counter: Counter): De
   for (const action of ['DENY', 'ALLOW'] as const) {
     const policies = applicable.filter((policy) => policy.action === action);
     if (action === 'ALLOW' && policies.length === 0) {
-      return finish({ allowed: true, code: DecisionCode.Allowed, reason: `no ALLOW policy applies to workload ${describeWorkload(workload)}, so the request is allowed` });
+      return finish({
+        allowed: true,
+        code: DecisionCode.Allowed,
+        reason: `no ALLOW policy applies to workload ${describeWorkload(workload)}, so the request is allowed`,
+      });
     }
     for (const policy of policies) {
       let rule: number;
@@ -106,8 +116,20 @@ function decide(set: CompiledPolicySet, input: CheckInput, counter: Counter): De
       trace.push({ policy: policy.id, action, matched: rule !== -1, rule });
       if (rule === -1) continue;
       return action === 'DENY'
-        ? finish({ allowed: false, code: DecisionCode.PolicyDenied, reason: `DENY policy ${policy.id} rule ${rule} matched`, policy: policy.id, rule })
-        : finish({ allowed: true, code: DecisionCode.Allowed, reason: `ALLOW policy ${policy.id} rule ${rule} matched`, policy: policy.id, rule });
+        ? finish({
+            allowed: false,
+            code: DecisionCode.PolicyDenied,
+            reason: `DENY policy ${policy.id} rule ${rule} matched`,
+            policy: policy.id,
+            rule,
+          })
+        : finish({
+            allowed: true,
+            code: DecisionCode.Allowed,
+            reason: `ALLOW policy ${policy.id} rule ${rule} matched`,
+            policy: policy.id,
+            rule,
+          });
     }
   }
   const allowCount = applicable.filter((policy) => policy.action === 'ALLOW').length;
@@ -174,7 +196,7 @@ function firstMatchingRule(policy: CompiledPolicy, facts: RequestFacts, counter:
   let a = 0;
   const keyedLength = keyed?.length ?? 0;
   while (k < keyedLength || a < always.length) {
-    const nextKeyed = k < keyedLength ? (keyed as readonly number[])[k] as number : Number.POSITIVE_INFINITY;
+    const nextKeyed = k < keyedLength ? ((keyed as readonly number[])[k] as number) : Number.POSITIVE_INFINITY;
     const nextAlways = a < always.length ? (always[a] as number) : Number.POSITIVE_INFINITY;
     const index = nextKeyed < nextAlways ? nextKeyed : nextAlways;
     if (nextKeyed < nextAlways) k++;

@@ -26,4 +26,3 @@ export type { EvaluationStats } from './evaluate.js';
 export { compilePolicySet } from './compile.js';
 export { evaluate, evaluateWithStats } from './evaluate.js';
 export { loadPolicySet, parsePolicyDocuments, readPolicySources } from './load.js';
-

@@ -67,7 +67,10 @@ function tooLarge(file: string): ValidationError {
 type DocumentReader = (document: unknown, origin: PolicyOrigin, options: Required<PolicyOptions>) => AuthorizationPolicy;
 
 const documentReaders: ReadonlyMap<string, DocumentReader> = new Map([
-  ['security.istio.io/AuthorizationPolicy', (document, origin, options) => validateAuthorizationPolicy(document, origin, options.defaultNamespace)],
+  [
+    'security.istio.io/AuthorizationPolicy',
+    (document, origin, options) => validateAuthorizationPolicy(document, origin, options.defaultNamespace),
+  ],
 ]);
 
 /**
@@ -93,19 +96,34 @@ export function parsePolicyDocuments(sources: PolicyDocumentSource[], options: P
       const header = readHeader(document, origin);
       const reader = documentReaders.get(`${header.group}/${header.kind}`);
       if (reader === undefined) {
-        skipped.push({ ...origin, kind: header.kind, ...nameOf(header), note: `${header.apiVersion} ${header.kind} is not a kind Gatehouse evaluates` });
+        skipped.push({
+          ...origin,
+          kind: header.kind,
+          ...nameOf(header),
+          note: `${header.apiVersion} ${header.kind} is not a kind Gatehouse evaluates`,
+        });
         continue;
       }
       const policy = reader(document, origin, resolved);
       const id = `${policy.namespace}/${policy.name}`;
       const first = seen.get(id);
       if (first !== undefined) {
-        throw new ValidationError(origin.file, origin.documentIndex, 'metadata.name', `duplicate policy ${id}, first defined in ${first.file}#${first.documentIndex}`);
+        throw new ValidationError(
+          origin.file,
+          origin.documentIndex,
+          'metadata.name',
+          `duplicate policy ${id}, first defined in ${first.file}#${first.documentIndex}`,
+        );
       }
       seen.set(id, origin);
       policies.push(policy);
       if (policy.action === 'CUSTOM') {
-        skipped.push({ ...origin, kind: header.kind, name: id, note: 'action CUSTOM is not evaluated: Gatehouse is itself the custom provider' });
+        skipped.push({
+          ...origin,
+          kind: header.kind,
+          name: id,
+          note: 'action CUSTOM is not evaluated: Gatehouse is itself the custom provider',
+        });
       } else if (policy.dryRun) {
         skipped.push({ ...origin, kind: header.kind, name: id, note: 'istio.io/dry-run policy is not enforced' });
       }
@@ -136,7 +154,12 @@ function* parseDocuments(source: PolicyDocumentSource): Generator<{ document: un
     try {
       document = yamlDocument.toJS({ maxAliasCount: fileLimits.maxYamlAliases });
     } catch (cause) {
-      throw new ValidationError(source.file, documentIndex, '', `invalid YAML: ${firstLine(cause instanceof Error ? cause.message : String(cause))}`);
+      throw new ValidationError(
+        source.file,
+        documentIndex,
+        '',
+        `invalid YAML: ${firstLine(cause instanceof Error ? cause.message : String(cause))}`,
+      );
     }
     if (document === null || document === undefined) continue;
     yield { document, origin };
@@ -155,8 +178,10 @@ function readHeader(document: unknown, origin: PolicyOrigin): DocumentHeader {
     throw new ValidationError(origin.file, origin.documentIndex, '', 'document must be a mapping with apiVersion and kind');
   }
   const { apiVersion, kind, metadata } = document as Record<string, unknown>;
-  if (typeof apiVersion !== 'string' || apiVersion === '') throw new ValidationError(origin.file, origin.documentIndex, 'apiVersion', 'must be a non-empty string');
-  if (typeof kind !== 'string' || kind === '') throw new ValidationError(origin.file, origin.documentIndex, 'kind', 'must be a non-empty string');
+  if (typeof apiVersion !== 'string' || apiVersion === '')
+    throw new ValidationError(origin.file, origin.documentIndex, 'apiVersion', 'must be a non-empty string');
+  if (typeof kind !== 'string' || kind === '')
+    throw new ValidationError(origin.file, origin.documentIndex, 'kind', 'must be a non-empty string');
   const slash = apiVersion.indexOf('/');
   const group = slash === -1 ? '' : apiVersion.slice(0, slash);
   const name = typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>)['name'] : undefined;

@@ -101,8 +101,10 @@ export function conditionValueKind(key: string): ValueKind | { problem: string }
   const fixed = fixedConditionKeys.get(key);
   if (fixed !== undefined) return fixed;
   if (headerNameOf(key) !== undefined || claimPathOf(key) !== undefined) return 'string';
-  if (key.startsWith('experimental.envoy.filters.')) return { problem: `"${key}": experimental.envoy.filters.* conditions are not supported by Gatehouse` };
-  if (key === 'source.serviceAccount') return { problem: '"source.serviceAccount" is not an Istio condition key; use source.serviceAccounts in from' };
+  if (key.startsWith('experimental.envoy.filters.'))
+    return { problem: `"${key}": experimental.envoy.filters.* conditions are not supported by Gatehouse` };
+  if (key === 'source.serviceAccount')
+    return { problem: '"source.serviceAccount" is not an Istio condition key; use source.serviceAccounts in from' };
   return { problem: `"${key}" is not a supported condition key` };
 }
 
@@ -144,7 +146,8 @@ export function validateAuthorizationPolicy(document: unknown, origin: PolicyOri
   if (spec['selector'] !== undefined) {
     const selectorObject = v.object(spec['selector'], 'spec.selector');
     v.onlyFields(selectorObject, 'spec.selector', ['matchLabels']);
-    const matchLabels = selectorObject['matchLabels'] === undefined ? {} : v.stringMap(selectorObject['matchLabels'], 'spec.selector.matchLabels');
+    const matchLabels =
+      selectorObject['matchLabels'] === undefined ? {} : v.stringMap(selectorObject['matchLabels'], 'spec.selector.matchLabels');
     // An empty selector selects every workload of the namespace, exactly like no selector.
     if (Object.keys(matchLabels).length > 0) selector = matchLabels;
   }
@@ -154,13 +157,18 @@ export function validateAuthorizationPolicy(document: unknown, origin: PolicyOri
     targetRefs.push(v.targetRef(spec['targetRef'], 'spec.targetRef', namespace));
   }
   if (spec['targetRefs'] !== undefined) {
-    v.list(spec['targetRefs'], 'spec.targetRefs').forEach((ref, i) => targetRefs.push(v.targetRef(ref, `spec.targetRefs[${i}]`, namespace)));
+    v.list(spec['targetRefs'], 'spec.targetRefs').forEach((ref, i) =>
+      targetRefs.push(v.targetRef(ref, `spec.targetRefs[${i}]`, namespace)),
+    );
   }
   if (spec['selector'] !== undefined && targetRefs.length > 0) {
     v.fail(spec['targetRef'] !== undefined ? 'spec.targetRef' : 'spec.targetRefs', 'selector and targetRef(s) are mutually exclusive');
   }
 
-  const rules = spec['rules'] === undefined ? [] : v.list(spec['rules'], 'spec.rules', policyLimits.maxRules).map((rule, i) => v.rule(rule, `spec.rules[${i}]`));
+  const rules =
+    spec['rules'] === undefined
+      ? []
+      : v.list(spec['rules'], 'spec.rules', policyLimits.maxRules).map((rule, i) => v.rule(rule, `spec.rules[${i}]`));
 
   return {
     apiVersion: apiVersion as AuthorizationPolicy['apiVersion'],
@@ -243,9 +251,16 @@ class Validator {
   rule(value: unknown, field: string): PolicyRule {
     const rule = value === null ? {} : this.object(value, field);
     this.onlyFields(rule, field, ['from', 'to', 'when']);
-    const from = rule['from'] === undefined ? [] : this.list(rule['from'], `${field}.from`).map((entry, i) => this.source(entry, `${field}.from[${i}]`));
-    const to = rule['to'] === undefined ? [] : this.list(rule['to'], `${field}.to`).map((entry, i) => this.operation(entry, `${field}.to[${i}]`));
-    const when = rule['when'] === undefined ? [] : this.list(rule['when'], `${field}.when`).map((entry, i) => this.condition(entry, `${field}.when[${i}]`));
+    const from =
+      rule['from'] === undefined
+        ? []
+        : this.list(rule['from'], `${field}.from`).map((entry, i) => this.source(entry, `${field}.from[${i}]`));
+    const to =
+      rule['to'] === undefined ? [] : this.list(rule['to'], `${field}.to`).map((entry, i) => this.operation(entry, `${field}.to[${i}]`));
+    const when =
+      rule['when'] === undefined
+        ? []
+        : this.list(rule['when'], `${field}.when`).map((entry, i) => this.condition(entry, `${field}.when[${i}]`));
     return { from, to, when };
   }
 
@@ -259,7 +274,11 @@ class Validator {
     for (const name of sourceFields) {
       if (source[name] === undefined) continue;
       const isServiceAccount = name === 'serviceAccounts' || name === 'notServiceAccounts';
-      const values = this.stringList(source[name], `${path}.${name}`, isServiceAccount ? policyLimits.maxServiceAccounts : policyLimits.maxListLength);
+      const values = this.stringList(
+        source[name],
+        `${path}.${name}`,
+        isServiceAccount ? policyLimits.maxServiceAccounts : policyLimits.maxListLength,
+      );
       values.forEach((entry, i) => this.sourceValue(name, entry, `${path}.${name}[${i}]`));
       result[name] = values;
     }
@@ -283,8 +302,10 @@ class Validator {
         return;
       case 'serviceAccounts':
       case 'notServiceAccounts':
-        if (value.length > policyLimits.maxServiceAccountLength) this.fail(field, `is longer than ${policyLimits.maxServiceAccountLength} characters`);
-        if (!/^[^/*]+\/[^/*]+$/.test(value)) this.fail(field, `"${value}" must have the form <namespace>/<serviceaccount>, without wildcards`);
+        if (value.length > policyLimits.maxServiceAccountLength)
+          this.fail(field, `is longer than ${policyLimits.maxServiceAccountLength} characters`);
+        if (!/^[^/*]+\/[^/*]+$/.test(value))
+          this.fail(field, `"${value}" must have the form <namespace>/<serviceaccount>, without wildcards`);
         return;
       default:
         this.pattern(value, field);

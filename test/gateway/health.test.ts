@@ -17,7 +17,9 @@ test('Watch reports SERVING, then NOT_SERVING when the server drains', async (t)
   const health = connect('grpc.health.v1.Health', `127.0.0.1:${server.port}`);
   t.teardown(() => health.close());
 
-  const watch = (health.raw as unknown as { Watch(request: unknown): grpc.ClientReadableStream<{ status: string }> }).Watch({ service: 'envoy.service.auth.v3.Authorization' });
+  const watch = (health.raw as unknown as { Watch(request: unknown): grpc.ClientReadableStream<{ status: string }> }).Watch({
+    service: 'envoy.service.auth.v3.Authorization',
+  });
   const statuses: string[] = [];
   const ended = new Promise<void>((resolve) => {
     watch.on('data', (message: { status: string }) => {

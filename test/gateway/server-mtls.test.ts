@@ -61,7 +61,11 @@ test.after.always(async () => {
 });
 
 function clientWith(cert: IssuedCert | undefined) {
-  const credentials = grpc.credentials.createSsl(Buffer.from(pki.ca.certPem), cert ? Buffer.from(cert.keyPem) : null, cert ? Buffer.from(cert.certPem) : null);
+  const credentials = grpc.credentials.createSsl(
+    Buffer.from(pki.ca.certPem),
+    cert ? Buffer.from(cert.keyPem) : null,
+    cert ? Buffer.from(cert.certPem) : null,
+  );
   return connect(AUTHZ, `localhost:${gatehouse.port}`, credentials);
 }
 
@@ -79,7 +83,7 @@ test('a plain gRPC client is identified by its own connection certificate', asyn
   const todos = clientWith(pki.todos);
   t.teardown(() => todos.close());
   const denied = await todos.call<CheckResponse>('Check', checkRequest());
-  t.is(JSON.parse(denied.denied_response!.body).code, 'NO_ALLOW_MATCH');
+  t.is(deniedBody(denied).code, 'NO_ALLOW_MATCH');
 });
 
 test('a client without a certificate cannot connect when mTLS is required', async (t) => {
@@ -103,15 +107,15 @@ test("Envoy's forwarded peer certificate decides over the connection's", async (
     'Check',
     checkRequest({ certificate: encodeURIComponent(pki.reminder.certPem), principal: meshIds.share }),
   );
-  t.is(JSON.parse(inconsistent.denied_response!.body).code, 'INVALID_PEER_IDENTITY');
+  t.is(deniedBody(inconsistent).code, 'INVALID_PEER_IDENTITY');
 
   const twoUris = await envoy.call<CheckResponse>('Check', checkRequest({ certificate: encodeURIComponent(pki.twoUris.certPem) }));
-  const body = JSON.parse(twoUris.denied_response!.body) as { code: string; reason: string };
+  const body = deniedBody(twoUris);
   t.is(body.code, 'INVALID_PEER_IDENTITY');
   t.regex(body.reason, /URI/);
 
   const notPem = await envoy.call<CheckResponse>('Check', checkRequest({ certificate: 'MIIB%%%garbage' }));
-  t.is(JSON.parse(notPem.denied_response!.body).code, 'INVALID_PEER_IDENTITY');
+  t.is(deniedBody(notPem).code, 'INVALID_PEER_IDENTITY');
 });
 
 test('x-forwarded-client-cert is never an identity unless its hop is trusted', async (t) => {
@@ -123,5 +127,10 @@ test('x-forwarded-client-cert is never an identity unless its hop is trusted', a
   };
   // No trusted hops configured: the header is ignored and the connection (todos) is the peer.
   const response = await envoy.call<CheckResponse>('Check', request);
-  t.is(JSON.parse(response.denied_response!.body).code, 'NO_ALLOW_MATCH');
+  t.is(deniedBody(response).code, 'NO_ALLOW_MATCH');
 });
+
+/** The JSON body of a denial. */
+function deniedBody(response: CheckResponse): { code: string; reason: string; decision_id: string } {
+  return JSON.parse(response.denied_response!.body) as { code: string; reason: string; decision_id: string };
+}

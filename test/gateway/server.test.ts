@@ -24,7 +24,13 @@ interface CheckResponse {
   dynamic_metadata?: unknown;
 }
 
-function checkRequest(source: string | undefined, destination: string, method: string, requestPath: string, headers: Record<string, string> = {}) {
+function checkRequest(
+  source: string | undefined,
+  destination: string,
+  method: string,
+  requestPath: string,
+  headers: Record<string, string> = {},
+) {
   return {
     attributes: {
       source: { principal: source, address: { socket_address: { address: '10.0.0.7', port_value: 43210 } } },
@@ -34,13 +40,16 @@ function checkRequest(source: string | undefined, destination: string, method: s
   };
 }
 
-test('the demo policies decide over h2c, with headers, body and metadata per Envoy\'s contract', async (t) => {
+test("the demo policies decide over h2c, with headers, body and metadata per Envoy's contract", async (t) => {
   const gatehouse = await startGatehouse({ configFile: DEMO_CONFIG_PATH });
   t.teardown(() => gatehouse.stop());
   const authz = connect(AUTHZ, gatehouse.address);
   t.teardown(() => authz.close());
 
-  const allowed = await authz.call<CheckResponse>('Check', checkRequest(REMINDER, TODOS, 'GET', '/todos?due=24h', { 'x-gatehouse-peer': 'spoofed' }));
+  const allowed = await authz.call<CheckResponse>(
+    'Check',
+    checkRequest(REMINDER, TODOS, 'GET', '/todos?due=24h', { 'x-gatehouse-peer': 'spoofed' }),
+  );
   t.is(allowed.status.code ?? 0, 0);
   const upstream = Object.fromEntries(allowed.ok_response!.headers.map((h) => [h.header.key, h.header.value]));
   t.is(upstream['x-gatehouse-peer'], REMINDER);
@@ -54,17 +63,17 @@ test('the demo policies decide over h2c, with headers, body and metadata per Env
   const write = await authz.call<CheckResponse>('Check', checkRequest(REMINDER, TODOS, 'POST', '/todos'));
   t.is(write.status.code, 7);
   t.is(write.denied_response!.status.code, 'Forbidden');
-  const body = JSON.parse(write.denied_response!.body) as Record<string, string>;
+  const body = deniedBody(write);
   t.is(body.code, 'NO_ALLOW_MATCH');
   t.is(body.decision_id, String(fromStruct(write.dynamic_metadata).decision_id));
 
   const reverse = await authz.call<CheckResponse>('Check', checkRequest(TODOS, REMINDER, 'GET', '/reminders'));
-  t.is(JSON.parse(reverse.denied_response!.body).code, 'POLICY_DENIED');
+  t.is(deniedBody(reverse).code, 'POLICY_DENIED');
   t.is(fromStruct(reverse.dynamic_metadata).policy, 'default/reminder-deny-todos');
 
   const malformed = await authz.call<CheckResponse>('Check', {});
   t.is(malformed.denied_response!.status.code, 'BadRequest');
-  t.regex(JSON.parse(malformed.denied_response!.body).reason, /no attributes/);
+  t.regex(deniedBody(malformed).reason, /no attributes/);
 });
 
 test('health reports SERVING per service, and reflection lists the services', async (t) => {
@@ -78,7 +87,8 @@ test('health reports SERVING per service, and reflection lists the services', as
   t.is((unknown as grpc.ServiceError).code, grpc.status.NOT_FOUND);
 
   const services = await listServicesByReflection(gatehouse.address);
-  for (const name of [AUTHZ, HEALTH, 'gatehouse.policy.v1.PolicyService']) t.true(services.includes(name), `${name} in ${services.join(', ')}`);
+  for (const name of [AUTHZ, HEALTH, 'gatehouse.policy.v1.PolicyService'])
+    t.true(services.includes(name), `${name} in ${services.join(', ')}`);
 });
 
 test('Explain returns the decision and the policies considered', async (t) => {
@@ -86,7 +96,12 @@ test('Explain returns the decision and the policies considered', async (t) => {
   t.teardown(() => gatehouse.stop());
   const policy = connect('gatehouse.policy.v1.PolicyService', gatehouse.address);
   t.teardown(() => policy.close());
-  const explained = await policy.call<Record<string, unknown>>('Explain', { source_principal: REMINDER, destination_principal: TODOS, method: 'DELETE', path: '/todos/1' });
+  const explained = await policy.call<Record<string, unknown>>('Explain', {
+    source_principal: REMINDER,
+    destination_principal: TODOS,
+    method: 'DELETE',
+    path: '/todos/1',
+  });
   t.is(explained.outcome, 'OUTCOME_DENY');
   t.is(explained.http_status, 403);
   t.is(explained.code, 'NO_ALLOW_MATCH');
@@ -114,7 +129,11 @@ spec:
   await eventually(t, async () => (await post()).ok_response !== undefined, 'POST allowed after the reload');
 
   await writeFile(policyFile, `${allowGet}  bogus: true\n`);
-  await eventually(t, async () => gatehouse.logs.some((l) => l.msg === 'policy set rejected; the last good set keeps serving'), 'rejection logged');
+  await eventually(
+    t,
+    () => Promise.resolve(gatehouse.logs.some((l) => l.msg === 'policy set rejected; the last good set keeps serving')),
+    'rejection logged',
+  );
   const rejection = gatehouse.logs.find((l) => l.msg === 'policy set rejected; the last good set keeps serving')!;
   t.regex(String(rejection.err), /todos\.yaml#0 spec\.bogus/);
   t.truthy((await post()).ok_response, 'last good set still serving');
@@ -123,11 +142,13 @@ spec:
 
 test('an invalid policy set at start-up fails fast with the precise error', async (t) => {
   const fixture = await writeFixture({
-    policies: { 'bad.yaml': 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: x }\nspec: { action: PERMIT }\n' },
+    policies: {
+      'bad.yaml': 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: x }\nspec: { action: PERMIT }\n',
+    },
   });
   const error = await t.throwsAsync(startGatehouse({ configFile: fixture.configFile }));
-  t.regex(error!.message, /exited with 1/);
-  t.regex(error!.message, /bad\.yaml#0 spec\.action/);
+  t.regex(error.message, /exited with 1/);
+  t.regex(error.message, /bad\.yaml#0 spec\.action/);
 });
 
 test('SIGTERM drains: in-flight Checks finish, the process exits 0', async (t) => {
@@ -159,7 +180,10 @@ test('logs never contain credentials, even at debug level', async (t) => {
   const gatehouse = await startGatehouse({ configFile: fixture.configFile });
   const authz = connect(AUTHZ, gatehouse.address);
   t.teardown(() => authz.close());
-  await authz.call('Check', checkRequest(REMINDER, TODOS, 'GET', '/todos', { authorization: 'Bearer very-secret-token', cookie: 'session=cookie-secret' }));
+  await authz.call(
+    'Check',
+    checkRequest(REMINDER, TODOS, 'GET', '/todos', { authorization: 'Bearer very-secret-token', cookie: 'session=cookie-secret' }),
+  );
   await gatehouse.stop();
   const output = gatehouse.output();
   t.true(output.includes('"decision_id"'), 'the decision was logged');
@@ -184,7 +208,11 @@ async function listServicesByReflection(address: string): Promise<string[]> {
   const Reflection = (reflectionPackage.v1 as grpc.GrpcObject).ServerReflection as grpc.ServiceClientConstructor;
   const client = new Reflection(address, grpc.credentials.createInsecure());
   try {
-    const call = (client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }> }).ServerReflectionInfo();
+    const call = (
+      client as unknown as {
+        ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }>;
+      }
+    ).ServerReflectionInfo();
     const response = await new Promise<{ list_services_response?: { service: { name: string }[] } }>((resolve, reject) => {
       call.on('data', resolve);
       call.on('error', reject);
@@ -195,4 +223,9 @@ async function listServicesByReflection(address: string): Promise<string[]> {
   } finally {
     client.close();
   }
+}
+
+/** The JSON body of a denial. */
+function deniedBody(response: CheckResponse): { code: string; reason: string; decision_id: string } {
+  return JSON.parse(response.denied_response!.body) as { code: string; reason: string; decision_id: string };
 }

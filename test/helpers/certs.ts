@@ -149,7 +149,7 @@ export async function createMeshPki(): Promise<MeshPki> {
 }
 
 async function generateKeys(): Promise<CryptoKeyPair> {
-  return (await crypto.subtle.generateKey(keyAlgorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return await crypto.subtle.generateKey(keyAlgorithm, true, ['sign', 'verify']);
 }
 
 async function toFiles(cert: x509.X509Certificate, privateKey: CryptoKey): Promise<IssuedCert> {

@@ -72,13 +72,17 @@ function spiffeId(bare: string): SpiffeId | undefined {
   const trustDomain = bare.slice(0, slash).toLowerCase();
   const path = bare.slice(slash);
   const segments = path.split('/').filter((segment) => segment !== '');
-  const istio = segments.length === 4 && segments[0] === 'ns' && segments[2] === 'sa' ? { namespace: segments[1] as string, serviceAccount: segments[3] as string } : {};
+  const istio =
+    segments.length === 4 && segments[0] === 'ns' && segments[2] === 'sa'
+      ? { namespace: segments[1] as string, serviceAccount: segments[3] as string }
+      : {};
   return { uri: `spiffe://${bare}`, trustDomain, path, segments, ...istio };
 }
 
 function requestAuth(auth: Partial<RequestAuth> & { claims: Record<string, unknown> }): RequestAuth {
   const { iss, sub, aud, azp } = auth.claims;
-  const audiences = auth.audiences ?? (Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : typeof aud === 'string' ? [aud] : []);
+  const audiences =
+    auth.audiences ?? (Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : typeof aud === 'string' ? [aud] : []);
   const presenter = auth.presenter ?? (typeof azp === 'string' ? azp : undefined);
   return {
     principal: auth.principal ?? `${String(iss)}/${String(sub)}`,

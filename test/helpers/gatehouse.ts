@@ -56,7 +56,10 @@ export async function writeFixture(fixture: GatehouseFixture): Promise<{ dir: st
  * const gatehouse = await startGatehouse({ policies: { 'allow.yaml': allowAll } });
  * t.teardown(() => gatehouse.stop());
  */
-export async function startGatehouse(fixture: GatehouseFixture | { configFile: string }, env: NodeJS.ProcessEnv = {}): Promise<RunningGatehouse> {
+export async function startGatehouse(
+  fixture: GatehouseFixture | { configFile: string },
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunningGatehouse> {
   const configFile = 'configFile' in fixture ? fixture.configFile : (await writeFixture(fixture)).configFile;
   const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
     env: { ...process.env, PORT: '0', ...('env' in fixture ? fixture.env : {}), ...env },

@@ -5,7 +5,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadPackageDefinition } from '../../gateway/envoy/descriptors.js';
 
-type UnaryMethod = (request: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: unknown) => void) => grpc.ClientUnaryCall;
+type UnaryMethod = (
+  request: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response: unknown) => void,
+) => grpc.ClientUnaryCall;
 
 /** A client for one service with a promise-returning unary call. */
 export interface TestClient {
@@ -21,7 +26,12 @@ export interface TestClient {
  * const authz = connect('envoy.service.auth.v3.Authorization', `127.0.0.1:${port}`);
  * const response = await authz.call('Check', checkRequest);
  */
-export function connect(service: string, address: string, credentials = grpc.credentials.createInsecure(), options: grpc.ChannelOptions = {}): TestClient {
+export function connect(
+  service: string,
+  address: string,
+  credentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+): TestClient {
   const definition = loadPackageDefinition()[service] as grpc.ServiceDefinition;
   const Client = grpc.makeGenericClientConstructor(definition, service);
   const client = new Client(address, credentials, options);

@@ -62,7 +62,8 @@ test('validate accepts the demo set and rejects a broken one naming file, docume
   const fixture = await writeFixture({
     policies: {
       'good.yaml': 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: a }\nspec: {}\n',
-      'bad.yaml': '---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: b }\nspec:\n  rules:\n    - from:\n        - source: { ipBlocks: ["10.0.0.0/99"] }\n',
+      'bad.yaml':
+        '---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: b }\nspec:\n  rules:\n    - from:\n        - source: { ipBlocks: ["10.0.0.0/99"] }\n',
     },
   });
   const bad = await run(['validate', '--config', fixture.configFile]);

@@ -4,6 +4,7 @@ import { decodeCheckRequest, type DecodeResult } from '../../../gateway/envoy/de
 import type { RawCheckRequest, RawHttpRequest } from '../../../gateway/envoy/check-request.js';
 import type { CheckInput } from '../../../gateway/request/model.js';
 import { WorkloadDirectory } from '../../../gateway/request/workload.js';
+import type { DecisionCode } from '../../../gateway/errors.js';
 
 const config = parseConfig(
   `
@@ -37,10 +38,20 @@ function decoded(result: DecodeResult): CheckInput {
 test('an Envoy HTTP CheckRequest becomes the normalized model', (t) => {
   const input = decoded(
     decodeCheckRequest(
-      request({ method: 'GET', host: 'Todos.Default.svc', path: '/todos/%7Ealice/../bob?due=1', headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.5', 'x-request-id': 'r-1' }, scheme: 'https', protocol: 'HTTP/2' }, {
-        tls_session: { sni: 'todos.default.svc' },
-        context_extensions: { 'label.version': 'v2' },
-      }),
+      request(
+        {
+          method: 'GET',
+          host: 'Todos.Default.svc',
+          path: '/todos/%7Ealice/../bob?due=1',
+          headers: { 'x-forwarded-for': '203.0.113.7, 10.0.0.5', 'x-request-id': 'r-1' },
+          scheme: 'https',
+          protocol: 'HTTP/2',
+        },
+        {
+          tls_session: { sni: 'todos.default.svc' },
+          context_extensions: { 'label.version': 'v2' },
+        },
+      ),
       context,
     ),
   );
@@ -55,7 +66,13 @@ test('an Envoy HTTP CheckRequest becomes the normalized model', (t) => {
   t.is(input.request.id, 'r-1');
   t.is(input.remoteIp, '203.0.113.7', 'one trusted proxy: the entry left of the last one');
   t.is(input.sni, 'todos.default.svc');
-  t.deepEqual(input.workload, { namespace: 'default', serviceAccount: 'todos', labels: { app: 'todos', tier: 'api', version: 'v2' }, service: 'todos', gateway: undefined });
+  t.deepEqual(input.workload, {
+    namespace: 'default',
+    serviceAccount: 'todos',
+    labels: { app: 'todos', tier: 'api', version: 'v2' },
+    service: 'todos',
+    gateway: undefined,
+  });
   t.regex(input.decisionId, /^[0-9a-f-]{36}$/);
 });
 
@@ -96,7 +113,7 @@ test('no peer when Envoy reports none', (t) => {
   t.is(decoded(decodeCheckRequest(raw, context)).peer, undefined);
 });
 
-const failures: [name: string, raw: RawCheckRequest | undefined, code: string, reason: RegExp][] = [
+const failures: [name: string, raw: RawCheckRequest | undefined, code: DecisionCode, reason: RegExp][] = [
   ['no request at all', undefined, 'BAD_REQUEST', /no attributes/],
   ['no attributes', {}, 'BAD_REQUEST', /no attributes/],
   ['no http request', { attributes: { source: {} } }, 'BAD_REQUEST', /no attributes\.request\.http/],
@@ -106,7 +123,12 @@ const failures: [name: string, raw: RawCheckRequest | undefined, code: string, r
   ['bad percent-encoding', request({ method: 'GET', path: '/a%zz' }), 'BAD_REQUEST', /^path: /],
   ['oversized path', request({ method: 'GET', path: `/${'a'.repeat(9000)}` }), 'BAD_REQUEST', /path longer than 8192 bytes/],
   ['invalid UTF-8 path', request({ method: 'GET', path: '/\uFFFD' }), 'BAD_REQUEST', /not valid UTF-8/],
-  ['huge header map', request({ method: 'GET', path: '/', headers: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`x-h${i}`, 'v'])) }), 'BAD_REQUEST', /more than 256 headers/],
+  [
+    'huge header map',
+    request({ method: 'GET', path: '/', headers: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`x-h${i}`, 'v'])) }),
+    'BAD_REQUEST',
+    /more than 256 headers/,
+  ],
   [
     'malformed SPIFFE source principal',
     { attributes: { source: { principal: 'spiffe://Cluster.Local/ns/a' }, request: { http: { method: 'GET', path: '/' } } } },
@@ -115,7 +137,9 @@ const failures: [name: string, raw: RawCheckRequest | undefined, code: string, r
   ],
   [
     'oversized source principal',
-    { attributes: { source: { principal: `spiffe://cluster.local/${'a'.repeat(3000)}` }, request: { http: { method: 'GET', path: '/' } } } },
+    {
+      attributes: { source: { principal: `spiffe://cluster.local/${'a'.repeat(3000)}` }, request: { http: { method: 'GET', path: '/' } } },
+    },
     'INVALID_PEER_IDENTITY',
     /longer than 2048 bytes/,
   ],
@@ -125,7 +149,12 @@ const failures: [name: string, raw: RawCheckRequest | undefined, code: string, r
     'INVALID_PEER_IDENTITY',
     /^destination\.principal: /,
   ],
-  ['source certificate that is not PEM', { attributes: { source: { certificate: 'not-a-certificate' }, request: { http: { method: 'GET', path: '/' } } } }, 'INVALID_PEER_IDENTITY', /./],
+  [
+    'source certificate that is not PEM',
+    { attributes: { source: { certificate: 'not-a-certificate' }, request: { http: { method: 'GET', path: '/' } } } },
+    'INVALID_PEER_IDENTITY',
+    /./,
+  ],
 ];
 
 for (const [name, raw, code, reason] of failures) {
@@ -133,7 +162,7 @@ for (const [name, raw, code, reason] of failures) {
     const result = decodeCheckRequest(raw, context);
     t.false(result.ok);
     if (result.ok) return;
-    t.is(result.code as string, code);
+    t.is(result.code, code);
     t.regex(result.reason, reason);
     t.regex(result.decisionId, /^[0-9a-f-]{36}$/);
   });

@@ -161,7 +161,11 @@ const refusals: readonly { name: string; input: () => string; reason: string | R
   },
   { name: 'garbage base64', input: () => pemOf('!!!not*base64!!!'), reason: /^certificate PEM is malformed/ },
   { name: 'base64 with a bad length', input: () => pemOf('QUJD\nRA'), reason: 'certificate PEM body is not valid base64' },
-  { name: 'valid base64 that is not a certificate', input: () => pemOf('aGVsbG8gd29ybGQh'), reason: /^certificate is not a valid X\.509 certificate/ },
+  {
+    name: 'valid base64 that is not a certificate',
+    input: () => pemOf('aGVsbG8gd29ybGQh'),
+    reason: /^certificate is not a valid X\.509 certificate/,
+  },
   {
     name: 'text before the block',
     input: () => `subject=CN=x\n${pki.reminder.certPem}`,

@@ -52,8 +52,14 @@ test('a non-SPIFFE source principal is kept opaque', (t) => {
 });
 
 test('a malformed SPIFFE source principal is rejected, whatever the scheme case', (t) => {
-  t.is(reasonOf({ sourcePrincipal: 'spiffe://cluster.local/ns/../sa/x' }), "source principal is not a valid SPIFFE ID: path segment is '..'");
-  t.is(reasonOf({ sourcePrincipal: 'SPIFFE://cluster.local/ns/a/sa/b' }), "source principal is not a valid SPIFFE ID: scheme must be lower-case 'spiffe'");
+  t.is(
+    reasonOf({ sourcePrincipal: 'spiffe://cluster.local/ns/../sa/x' }),
+    "source principal is not a valid SPIFFE ID: path segment is '..'",
+  );
+  t.is(
+    reasonOf({ sourcePrincipal: 'SPIFFE://cluster.local/ns/a/sa/b' }),
+    "source principal is not a valid SPIFFE ID: scheme must be lower-case 'spiffe'",
+  );
 });
 
 test('rejections carry INVALID_PEER_IDENTITY', (t) => {
@@ -79,7 +85,10 @@ test('source certificate and principal that disagree are inconsistent', (t) => {
     `source principal "${meshIds.reminder}" does not match the certificate's SPIFFE ID ${meshIds.todos}`,
   );
   // Istio's scheme-less form is not what Envoy sends; it does not match either.
-  t.regex(reasonOf({ sourceCertificate: envoyEncoded(pki.todos.certPem), sourcePrincipal: 'cluster.local/ns/default/sa/todos' }), /does not match/);
+  t.regex(
+    reasonOf({ sourceCertificate: envoyEncoded(pki.todos.certPem), sourcePrincipal: 'cluster.local/ns/default/sa/todos' }),
+    /does not match/,
+  );
 });
 
 test('a SPIFFE principal with a certificate that has no URI SAN is inconsistent', (t) => {
@@ -89,7 +98,7 @@ test('a SPIFFE principal with a certificate that has no URI SAN is inconsistent'
   );
 });
 
-test('a certificate without SVID: Envoy\'s principal, else first DNS SAN, else subject', async (t) => {
+test("a certificate without SVID: Envoy's principal, else first DNS SAN, else subject", async (t) => {
   t.is(principalOf({ sourceCertificate: envoyEncoded(pki.noSan.certPem), sourcePrincipal: 'CN=no-san' }), 'CN=no-san');
   t.is(principalOf({ sourceCertificate: envoyEncoded(pki.noSan.certPem) }), 'CN=no-san');
   const dns = await issueCert(pki.ca, { dns: ['client.example.com', 'alt.example.com'], commonName: 'client' });
@@ -146,7 +155,10 @@ test('a bare address in trustedCidrs trusts just that host', (t) => {
 });
 
 test('XFCC from an untrusted hop is ignored, even when malformed', (t) => {
-  t.is(principalOf({ sourcePrincipal: meshIds.share, sourceIp: '10.99.0.1', xfcc: xfccFor(meshIds.reminder) }), 'cluster.local/ns/default/sa/share');
+  t.is(
+    principalOf({ sourcePrincipal: meshIds.share, sourceIp: '10.99.0.1', xfcc: xfccFor(meshIds.reminder) }),
+    'cluster.local/ns/default/sa/share',
+  );
   t.deepEqual(resolvePeer({ sourceIp: '192.0.2.1', xfcc: 'Subject="unterminated' }, config), { ok: true });
   t.deepEqual(resolvePeer({ sourceIp: 'not-an-ip', xfcc: xfccFor(meshIds.reminder) }, config), { ok: true });
 });
@@ -158,7 +170,10 @@ test('trust is by the full SPIFFE ID, not the scheme-less principal', (t) => {
 
 test('an opaque principal can be a trusted peer', (t) => {
   const opaque: PeerConfig = { xfcc: { trustedPeers: ['edge.example.com'], trustedCidrs: [] } };
-  t.is(principalOf({ sourcePrincipal: 'edge.example.com', xfcc: xfccFor(meshIds.reminder) }, opaque), 'cluster.local/ns/default/sa/reminder');
+  t.is(
+    principalOf({ sourcePrincipal: 'edge.example.com', xfcc: xfccFor(meshIds.reminder) }, opaque),
+    'cluster.local/ns/default/sa/reminder',
+  );
 });
 
 test('malformed XFCC from a trusted hop is rejected', (t) => {
@@ -182,13 +197,19 @@ test('XFCC from a trusted hop must name exactly one valid SPIFFE URI', (t) => {
     reasonOf({ ...trusted, xfcc: 'URI=http://testclient.lyft.com' }),
     "x-forwarded-client-cert from a trusted hop: URI is not a valid SPIFFE ID: SPIFFE ID must start with 'spiffe://'",
   );
-  t.is(reasonOf({ ...trusted, xfcc: 'URI=' }), 'x-forwarded-client-cert from a trusted hop: URI is not a valid SPIFFE ID: SPIFFE ID is empty');
+  t.is(
+    reasonOf({ ...trusted, xfcc: 'URI=' }),
+    'x-forwarded-client-cert from a trusted hop: URI is not a valid SPIFFE ID: SPIFFE ID is empty',
+  );
   // Only the rightmost element counts: a bad URI further left is not an identity and not an error.
   t.is(principalOf({ ...trusted, xfcc: `URI=junk,${xfccFor(meshIds.todos)}` }), 'cluster.local/ns/default/sa/todos');
 });
 
 test('a bad direct identity is rejected before XFCC is considered', (t) => {
-  t.is(reasonOf({ sourcePrincipal: 'spiffe://Bad/x', sourceIp: '10.20.0.1', xfcc: xfccFor(meshIds.todos) }), 'source principal is not a valid SPIFFE ID: trust domain contains an upper-case letter');
+  t.is(
+    reasonOf({ sourcePrincipal: 'spiffe://Bad/x', sourceIp: '10.20.0.1', xfcc: xfccFor(meshIds.todos) }),
+    'source principal is not a valid SPIFFE ID: trust domain contains an upper-case letter',
+  );
 });
 
 // Trust domains

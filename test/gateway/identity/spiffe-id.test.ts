@@ -3,14 +3,27 @@ import fc from 'fast-check';
 import { parseSpiffeId, spiffePrincipal } from '../../../gateway/identity/index.js';
 
 type Row =
-  | { readonly name: string; readonly input: string; readonly valid: true; readonly path?: string; readonly namespace?: string; readonly serviceAccount?: string }
+  | {
+      readonly name: string;
+      readonly input: string;
+      readonly valid: true;
+      readonly path?: string;
+      readonly namespace?: string;
+      readonly serviceAccount?: string;
+    }
   | { readonly name: string; readonly input: string; readonly valid: false; readonly reason: string };
 
 const longSegment = 'a'.repeat(2048 - 'spiffe://td/'.length);
 
 const rows: readonly Row[] = [
   // Valid
-  { name: 'Istio workload', input: 'spiffe://cluster.local/ns/default/sa/reminder', valid: true, namespace: 'default', serviceAccount: 'reminder' },
+  {
+    name: 'Istio workload',
+    input: 'spiffe://cluster.local/ns/default/sa/reminder',
+    valid: true,
+    namespace: 'default',
+    serviceAccount: 'reminder',
+  },
   { name: 'trust domain only', input: 'spiffe://example.org', valid: true, path: '' },
   { name: 'opaque path', input: 'spiffe://example.org/9eebccd2-12bf-40a6-b262-65fe0487d453', valid: true },
   { name: 'upper-case path is allowed', input: 'spiffe://example.org/Payments/Web-FE', valid: true },
@@ -37,11 +50,31 @@ const rows: readonly Row[] = [
   { name: 'userinfo', input: 'spiffe://user@example.org/x', valid: false, reason: 'userinfo is not allowed' },
   { name: 'userinfo with password', input: 'spiffe://u:p@example.org/x', valid: false, reason: 'userinfo is not allowed' },
   { name: 'port', input: 'spiffe://example.org:8443/x', valid: false, reason: 'port is not allowed' },
-  { name: 'percent-encoded trust domain', input: 'spiffe://exa%6dple.org/x', valid: false, reason: 'trust domain contains percent-encoding' },
-  { name: 'space in trust domain', input: 'spiffe://exa mple.org', valid: false, reason: 'trust domain contains a character that is not allowed: U+0020' },
-  { name: 'non-ASCII trust domain', input: 'spiffe://exämple.org', valid: false, reason: 'trust domain contains a character that is not allowed: U+00E4' },
+  {
+    name: 'percent-encoded trust domain',
+    input: 'spiffe://exa%6dple.org/x',
+    valid: false,
+    reason: 'trust domain contains percent-encoding',
+  },
+  {
+    name: 'space in trust domain',
+    input: 'spiffe://exa mple.org',
+    valid: false,
+    reason: 'trust domain contains a character that is not allowed: U+0020',
+  },
+  {
+    name: 'non-ASCII trust domain',
+    input: 'spiffe://exämple.org',
+    valid: false,
+    reason: 'trust domain contains a character that is not allowed: U+00E4',
+  },
   { name: 'IPv6 literal', input: 'spiffe://[::1]/x', valid: false, reason: "trust domain contains a character that is not allowed: '['" },
-  { name: 'trust domain over 255 bytes', input: `spiffe://${'a'.repeat(256)}/x`, valid: false, reason: 'trust domain is longer than 255 bytes' },
+  {
+    name: 'trust domain over 255 bytes',
+    input: `spiffe://${'a'.repeat(256)}/x`,
+    valid: false,
+    reason: 'trust domain is longer than 255 bytes',
+  },
   // Path
   { name: 'trailing slash after trust domain', input: 'spiffe://example.org/', valid: false, reason: "path ends with '/'" },
   { name: 'trailing slash after path', input: 'spiffe://example.org/ns/a/', valid: false, reason: "path ends with '/'" },
@@ -50,17 +83,37 @@ const rows: readonly Row[] = [
   { name: 'dot-dot segment', input: 'spiffe://example.org/ns/../admin', valid: false, reason: "path segment is '..'" },
   { name: 'trailing dot-dot', input: 'spiffe://example.org/a/..', valid: false, reason: "path segment is '..'" },
   { name: 'percent-encoding in path', input: 'spiffe://example.org/ns/%2e%2e/a', valid: false, reason: 'path contains percent-encoding' },
-  { name: 'space in path', input: 'spiffe://example.org/my service', valid: false, reason: 'path contains a character that is not allowed: U+0020' },
-  { name: 'tilde in path', input: 'spiffe://example.org/~user', valid: false, reason: "path contains a character that is not allowed: '~'" },
+  {
+    name: 'space in path',
+    input: 'spiffe://example.org/my service',
+    valid: false,
+    reason: 'path contains a character that is not allowed: U+0020',
+  },
+  {
+    name: 'tilde in path',
+    input: 'spiffe://example.org/~user',
+    valid: false,
+    reason: "path contains a character that is not allowed: '~'",
+  },
   { name: 'colon in path', input: 'spiffe://example.org/a:b', valid: false, reason: "path contains a character that is not allowed: ':'" },
-  { name: 'newline in path', input: 'spiffe://example.org/a\nb', valid: false, reason: 'path contains a character that is not allowed: U+000A' },
+  {
+    name: 'newline in path',
+    input: 'spiffe://example.org/a\nb',
+    valid: false,
+    reason: 'path contains a character that is not allowed: U+000A',
+  },
   { name: 'query', input: 'spiffe://example.org/x?admin=1', valid: false, reason: 'query is not allowed' },
   { name: 'query right after trust domain', input: 'spiffe://example.org?x', valid: false, reason: 'query is not allowed' },
   { name: 'fragment', input: 'spiffe://example.org/x#frag', valid: false, reason: 'fragment is not allowed' },
   { name: 'fragment before query', input: 'spiffe://example.org/x#a?b', valid: false, reason: 'fragment is not allowed' },
   // Length
   { name: 'over 2048 bytes', input: `spiffe://td/${longSegment}a`, valid: false, reason: 'SPIFFE ID is longer than 2048 bytes' },
-  { name: 'over 2048 bytes counting UTF-8', input: `spiffe://td/${'é'.repeat(1100)}`, valid: false, reason: 'SPIFFE ID is longer than 2048 bytes' },
+  {
+    name: 'over 2048 bytes counting UTF-8',
+    input: `spiffe://td/${'é'.repeat(1100)}`,
+    valid: false,
+    reason: 'SPIFFE ID is longer than 2048 bytes',
+  },
 ];
 
 for (const row of rows) {
@@ -103,16 +156,22 @@ test('parseSpiffeId: a trust-domain ID has no segments', (t) => {
 const trustDomainChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789.-_'.split(''));
 const pathChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_'.split(''));
 const trustDomain = fc.string({ unit: trustDomainChar, minLength: 1, maxLength: 64 });
-const segment = fc
-  .string({ unit: pathChar, minLength: 1, maxLength: 24 })
-  .filter((text) => text !== '.' && text !== '..');
+const segment = fc.string({ unit: pathChar, minLength: 1, maxLength: 24 }).filter((text) => text !== '.' && text !== '..');
 
 test('property: parseSpiffeId never throws on arbitrary strings', (t) => {
   fc.assert(
-    fc.property(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.webUrl(), fc.string().map((s) => `spiffe://${s}`)), (text) => {
-      const result = parseSpiffeId(text);
-      return result.ok ? result.id.uri === text : result.reason.length > 0;
-    }),
+    fc.property(
+      fc.oneof(
+        fc.string(),
+        fc.string({ unit: 'grapheme' }),
+        fc.webUrl(),
+        fc.string().map((s) => `spiffe://${s}`),
+      ),
+      (text) => {
+        const result = parseSpiffeId(text);
+        return result.ok ? result.id.uri === text : result.reason.length > 0;
+      },
+    ),
     { numRuns: 2000 },
   );
   t.pass();

@@ -77,7 +77,8 @@ const accepted: readonly { name: string; header: string; elements: readonly Xfcc
   },
   {
     name: 'Cert and Chain stay URL-encoded',
-    header: 'Hash=ab;Cert="-----BEGIN%20CERTIFICATE-----%0AMIIB%0A-----END%20CERTIFICATE-----%0A";Chain="-----BEGIN%20CERTIFICATE-----%0AMIIC%0A-----END%20CERTIFICATE-----%0A"',
+    header:
+      'Hash=ab;Cert="-----BEGIN%20CERTIFICATE-----%0AMIIB%0A-----END%20CERTIFICATE-----%0A";Chain="-----BEGIN%20CERTIFICATE-----%0AMIIC%0A-----END%20CERTIFICATE-----%0A"',
     elements: [
       element({
         hash: 'ab',
@@ -92,7 +93,7 @@ const accepted: readonly { name: string; header: string; elements: readonly Xfcc
     elements: [element({ uris: ['spiffe://td/a'] }), element({ by: ['spiffe://td/gw'], dns: ['a.example'] })],
   },
   {
-    name: 'an empty unquoted value is kept (judging it is peer.ts\'s job)',
+    name: "an empty unquoted value is kept (judging it is peer.ts's job)",
     header: 'By=spiffe://td/gw;URI=',
     elements: [element({ by: ['spiffe://td/gw'], uris: [''] })],
   },
@@ -113,8 +114,16 @@ const refused: readonly { name: string; header: string; reason: string }[] = [
   { name: 'empty header', header: '', reason: 'header is empty' },
   { name: 'whitespace only', header: '   ', reason: 'header is empty' },
   { name: 'unterminated quote', header: 'Subject="CN=a,URI=spiffe://td/x', reason: 'element 1: unterminated quoted value of Subject' },
-  { name: 'text after closing quote', header: 'Subject="CN=a"x;URI=spiffe://td/x', reason: 'element 1: unexpected "x" after the value of Subject' },
-  { name: 'quote inside an unquoted value', header: 'URI=spiffe://td/"x"', reason: `element 1: unexpected '"' inside the unquoted value of URI` },
+  {
+    name: 'text after closing quote',
+    header: 'Subject="CN=a"x;URI=spiffe://td/x',
+    reason: 'element 1: unexpected "x" after the value of Subject',
+  },
+  {
+    name: 'quote inside an unquoted value',
+    header: 'URI=spiffe://td/"x"',
+    reason: `element 1: unexpected '"' inside the unquoted value of URI`,
+  },
   { name: 'pair without =', header: 'URI=spiffe://td/x;garbage', reason: `element 1: pair "garbage" has no '='` },
   { name: 'empty key', header: '=value', reason: 'element 1 has a pair with an empty key' },
   { name: 'malformed key', header: 'U RI=x', reason: 'element 1 has a malformed key "U RI"' },
@@ -145,6 +154,7 @@ test('parseXfcc: limits can be set', (t) => {
 test('parseXfcc: reasons never echo control characters', (t) => {
   const result = parseXfcc('URI=a;\u001b[31mevil');
   t.false(result.ok);
+  // eslint-disable-next-line no-control-regex -- the point is that no control character reaches the reason
   if (!result.ok) t.notRegex(result.reason, /[\u0000-\u001f]/);
 });
 

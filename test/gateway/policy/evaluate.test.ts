@@ -5,7 +5,13 @@
 import test from 'ava';
 import { stringify } from 'yaml';
 import { DecisionCode } from '../../../gateway/errors.js';
-import { compilePolicySet, evaluate, evaluateWithStats, parsePolicyDocuments, type CompiledPolicySet } from '../../../gateway/policy/index.js';
+import {
+  compilePolicySet,
+  evaluate,
+  evaluateWithStats,
+  parsePolicyDocuments,
+  type CompiledPolicySet,
+} from '../../../gateway/policy/index.js';
 import type { CheckInput } from '../../../gateway/request/model.js';
 import { checkInput } from '../../helpers/check-input.js';
 
@@ -68,7 +74,11 @@ test('at 10,000 rules every caller gets the right answer for its own and a forei
     t.like(evaluate(large, callTo((own + 1) % 100, caller)), { allowed: false, code: DecisionCode.NoAllowMatch });
     t.like(evaluate(large, callTo(own, caller, 'POST')), { allowed: false, code: DecisionCode.NoAllowMatch });
   }
-  t.like(evaluate(large, callTo(3, 342, 'GET', '/debug/vars')), { allowed: false, code: DecisionCode.PolicyDenied, policy: 'istio-system/mesh-deny-debug' });
+  t.like(evaluate(large, callTo(3, 342, 'GET', '/debug/vars')), {
+    allowed: false,
+    code: DecisionCode.PolicyDenied,
+    policy: 'istio-system/mesh-deny-debug',
+  });
 });
 
 test('principal-indexed and always-checked rules merge in index order', (t) => {
@@ -94,7 +104,11 @@ test('principal-indexed and always-checked rules merge in index order', (t) => {
 });
 
 test('evaluate never throws: a broken input is an INTERNAL_ERROR deny', (t) => {
-  const set = compilePolicySet(parsePolicyDocuments([{ file: 'p.yaml', text: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec: {rules: [{}]}\n' }]));
+  const set = compilePolicySet(
+    parsePolicyDocuments([
+      { file: 'p.yaml', text: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec: {rules: [{}]}\n' },
+    ]),
+  );
   const broken = { ...checkInput({}), request: undefined } as unknown as CheckInput;
   const decision = evaluate(set, broken);
   t.like(decision, { allowed: false, code: DecisionCode.Internal });
@@ -103,7 +117,11 @@ test('evaluate never throws: a broken input is an INTERNAL_ERROR deny', (t) => {
 test('trace lists the evaluated policies in order, AUDIT last', (t) => {
   const doc = (name: string, action: string, rules: unknown[]) =>
     stringify({ apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name }, spec: { action, rules } });
-  const text = [doc('audit', 'AUDIT', [{}]), doc('deny', 'DENY', [{ to: [{ operation: { methods: ['DELETE'] } }] }]), doc('allow', 'ALLOW', [{}])].join('---\n');
+  const text = [
+    doc('audit', 'AUDIT', [{}]),
+    doc('deny', 'DENY', [{ to: [{ operation: { methods: ['DELETE'] } }] }]),
+    doc('allow', 'ALLOW', [{}]),
+  ].join('---\n');
   const decision = evaluate(compilePolicySet(parsePolicyDocuments([{ file: 't.yaml', text }])), checkInput({}));
   t.deepEqual(decision.trace, [
     { policy: 'default/deny', action: 'DENY', matched: false, rule: -1 },

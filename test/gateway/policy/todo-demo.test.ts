@@ -18,29 +18,47 @@ test('the demo policies load', async (t) => {
 });
 
 test('reminder may GET todos', async (t) => {
-  const decision = evaluate(await setPromise, checkInput({ principal: sa('reminder'), method: 'GET', path: '/todos', workload: todosWorkload }));
+  const decision = evaluate(
+    await setPromise,
+    checkInput({ principal: sa('reminder'), method: 'GET', path: '/todos', workload: todosWorkload }),
+  );
   t.like(decision, { allowed: true, code: DecisionCode.Allowed, policy: 'default/todos-viewer-allow', rule: 0 });
 });
 
 test('reminder may not write todos', async (t) => {
   for (const method of ['POST', 'PUT', 'DELETE']) {
-    const decision = evaluate(await setPromise, checkInput({ principal: sa('reminder'), method, path: '/todos/1', workload: todosWorkload }));
+    const decision = evaluate(
+      await setPromise,
+      checkInput({ principal: sa('reminder'), method, path: '/todos/1', workload: todosWorkload }),
+    );
     t.like(decision, { allowed: false, code: DecisionCode.NoAllowMatch }, method);
   }
 });
 
 test('share may GET todos but not write them', async (t) => {
   const set = await setPromise;
-  t.like(evaluate(set, checkInput({ principal: sa('share'), method: 'GET', workload: todosWorkload })), { allowed: true, policy: 'default/todos-share-allow' });
-  t.like(evaluate(set, checkInput({ principal: sa('share'), method: 'POST', workload: todosWorkload })), { allowed: false, code: DecisionCode.NoAllowMatch });
+  t.like(evaluate(set, checkInput({ principal: sa('share'), method: 'GET', workload: todosWorkload })), {
+    allowed: true,
+    policy: 'default/todos-share-allow',
+  });
+  t.like(evaluate(set, checkInput({ principal: sa('share'), method: 'POST', workload: todosWorkload })), {
+    allowed: false,
+    code: DecisionCode.NoAllowMatch,
+  });
 });
 
 test('a caller without mTLS identity may not reach todos', async (t) => {
-  t.like(evaluate(await setPromise, checkInput({ method: 'GET', workload: todosWorkload })), { allowed: false, code: DecisionCode.NoAllowMatch });
+  t.like(evaluate(await setPromise, checkInput({ method: 'GET', workload: todosWorkload })), {
+    allowed: false,
+    code: DecisionCode.NoAllowMatch,
+  });
 });
 
 test('todos may not call reminder', async (t) => {
-  const decision = evaluate(await setPromise, checkInput({ principal: sa('todos'), method: 'POST', path: '/reminders', workload: reminderWorkload }));
+  const decision = evaluate(
+    await setPromise,
+    checkInput({ principal: sa('todos'), method: 'POST', path: '/reminders', workload: reminderWorkload }),
+  );
   t.like(decision, { allowed: false, code: DecisionCode.PolicyDenied, policy: 'default/reminder-deny-todos', rule: 0 });
 });
 

@@ -4,7 +4,14 @@ import { collectHeaders } from '../../../gateway/request/headers.js';
 const limits = { maxHeaderCount: 10, maxHeaderBytes: 1024 };
 
 test('lower-cases names and joins repeated headers with a comma', (t) => {
-  const result = collectHeaders({ 'X-A': '1' }, [{ key: 'x-a', value: '2' }, { key: 'X-B', value: 'b' }], limits);
+  const result = collectHeaders(
+    { 'X-A': '1' },
+    [
+      { key: 'x-a', value: '2' },
+      { key: 'X-B', value: 'b' },
+    ],
+    limits,
+  );
   t.true(result.ok);
   if (!result.ok) return;
   t.is(result.headers.get('x-a'), '1,2');

@@ -7,7 +7,15 @@ import { planResponse } from '../../../gateway/response/plan.js';
 import { checkInput } from '../../helpers/check-input.js';
 
 const config = parseConfig('', 'c.yaml');
-const allow: Decision = { allowed: true, code: DecisionCode.Allowed, reason: 'ok', policy: 'default/a', rule: 0, audited: ['default/audit'], trace: [] };
+const allow: Decision = {
+  allowed: true,
+  code: DecisionCode.Allowed,
+  reason: 'ok',
+  policy: 'default/a',
+  rule: 0,
+  audited: ['default/audit'],
+  trace: [],
+};
 
 test('an allow sets the verified peer and decision id upstream, overwriting client values', (t) => {
   const input = checkInput({ principal: 'cluster.local/ns/default/sa/reminder' });
@@ -20,7 +28,10 @@ test('an allow sets the verified peer and decision id upstream, overwriting clie
   t.deepEqual(plan.upstreamHeadersToRemove, []);
   const encoded = encodeCheckResponse(plan) as { status: { code: number }; ok_response: { headers: { append: { value: boolean } }[] } };
   t.is(encoded.status.code, 0);
-  t.true(encoded.ok_response.headers.every((h) => h.append.value === false), 'append is explicit');
+  t.true(
+    encoded.ok_response.headers.every((h) => h.append.value === false),
+    'append is explicit',
+  );
 });
 
 test('an allow without a peer strips any peer header the client sent', (t) => {
@@ -51,6 +62,11 @@ for (const [code, http, grpc, name] of statuses) {
 }
 
 test('a decision flagged allowed with a non-OK code is still a denial', (t) => {
-  const plan = planResponse({ allowed: true, code: DecisionCode.Internal, reason: 'confused', audited: [], trace: [] }, 'id-4', undefined, config);
+  const plan = planResponse(
+    { allowed: true, code: DecisionCode.Internal, reason: 'confused', audited: [], trace: [] },
+    'id-4',
+    undefined,
+    config,
+  );
   t.false(plan.allowed);
 });
