@@ -41,7 +41,11 @@ export function connectCheckClient(port: number): CheckClient {
 /** The gRPC status of the CheckResponse (0 = allow) and the deciding policy, if the server says. */
 export function describeResponse(response: CheckResponseView): { code: number; allowed: boolean; policy: string | undefined } {
   const code = response.status?.code ?? 0;
-  return { code, allowed: code === 0 && response.ok_response !== undefined, policy: response.dynamic_metadata?.fields?.policy?.string_value };
+  return {
+    code,
+    allowed: code === 0 && response.ok_response !== undefined,
+    policy: response.dynamic_metadata?.fields?.policy?.string_value,
+  };
 }
 
 /**

@@ -50,7 +50,7 @@ export async function runColdStart(options: ColdStartOptions, log: (line: string
       ['server', 'spawn → first successful Check, ms: median (min–max)', 'runs'],
       [
         ['Gatehouse (`gatehouse serve`, todo demo config)', formatSummary(gatehouse, 1), String(gatehouse.samples.length)],
-        ['naive grpc-js server (`protoLoader.loadSync` of Envoy\'s .proto files)', formatSummary(naive, 1), String(naive.samples.length)],
+        ["naive grpc-js server (`protoLoader.loadSync` of Envoy's .proto files)", formatSummary(naive, 1), String(naive.samples.length)],
         ['**ratio Gatehouse / naive**', `**${formatRatio(gatehouse.median / naive.median)}**`, ''],
       ],
     ),
@@ -64,7 +64,13 @@ export async function runColdStart(options: ColdStartOptions, log: (line: string
   return {
     name: 'cold-start',
     title: 'Cold start',
-    targets: [{ target: `Gatehouse cold start ≤ ${TARGET_MS} ms median`, result: `${formatNumber(gatehouse.median, 1)} ms`, met: gatehouse.median <= TARGET_MS }],
+    targets: [
+      {
+        target: `Gatehouse cold start ≤ ${TARGET_MS} ms median`,
+        result: `${formatNumber(gatehouse.median, 1)} ms`,
+        met: gatehouse.median <= TARGET_MS,
+      },
+    ],
     markdown,
   };
 }
@@ -77,10 +83,11 @@ async function timeToFirstCheck(kind: ServerKind, command: ServerCommand, messag
     const answer = describeResponse(await firstAnswer(client, message, 20_000, 5));
     const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
     if (answer.code !== 0) throw new Error(`answered gRPC status ${answer.code}`);
-    if (kind === 'gatehouse' && answer.policy !== EXPECTED_DEMO_POLICY) throw new Error(`allowed by ${answer.policy ?? 'no policy'}, expected ${EXPECTED_DEMO_POLICY}`);
+    if (kind === 'gatehouse' && answer.policy !== EXPECTED_DEMO_POLICY)
+      throw new Error(`allowed by ${answer.policy ?? 'no policy'}, expected ${EXPECTED_DEMO_POLICY}`);
     return elapsedMs;
   } catch (error) {
-    throw new Error(`${kind} server: ${(error as Error).message}\n${server.output()}`);
+    throw new Error(`${kind} server: ${(error as Error).message}\n${server.output()}`, { cause: error });
   } finally {
     client.close();
     await server.stop();
@@ -92,7 +99,8 @@ async function timeToFirstCheck(kind: ServerKind, command: ServerCommand, messag
  * a copy of it next to the benchmark's copy of the demo policies.
  */
 async function demoConfig(): Promise<{ configFile: string; configNote: string }> {
-  if (existsSync(path.join(DEMO_DIR, 'policies'))) return { configFile: DEMO_CONFIG, configNote: 'deploy/examples/todo/gatehouse.yaml as shipped (log level info, policy watch on)' };
+  if (existsSync(path.join(DEMO_DIR, 'policies')))
+    return { configFile: DEMO_CONFIG, configNote: 'deploy/examples/todo/gatehouse.yaml as shipped (log level info, policy watch on)' };
   const demo = demoPolicyFiles();
   const configFile = await writeGatehouseFixture(configYaml(DEMO_WORKLOADS, 'info'), demo.files);
   return { configFile, configNote: `the demo config's settings (log level info, policy watch on) with ${demo.origin}` };

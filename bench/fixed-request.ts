@@ -67,7 +67,7 @@ function checkMethod(): protoLoader.MethodDefinition<object, object> {
   const service = loadPackageDefinition()[AUTHORIZATION_SERVICE] as protoLoader.ServiceDefinition | undefined;
   const method = service?.Check;
   if (!method) throw new Error(`${AUTHORIZATION_SERVICE}/Check is missing from the descriptor set; run the build`);
-  return method as protoLoader.MethodDefinition<object, object>;
+  return method;
 }
 
 /** The request serialized as protobuf (no gRPC framing). */
@@ -83,7 +83,7 @@ export function decodedFixedCheckRequest(): Record<string, unknown> {
 
 /** Decodes a CheckResponse as a client sees it. */
 export function decodeCheckResponse(bytes: Buffer): CheckResponseView {
-  return checkMethod().responseDeserialize(bytes) as CheckResponseView;
+  return checkMethod().responseDeserialize(bytes);
 }
 
 /**

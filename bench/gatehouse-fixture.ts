@@ -20,7 +20,11 @@ export interface WorkloadLabel {
 }
 
 /** The demo's workloads: todos, reminder and share in namespace default. */
-export const DEMO_WORKLOADS: readonly WorkloadLabel[] = ['todos', 'reminder', 'share'].map((app) => ({ namespace: 'default', serviceAccount: app, app }));
+export const DEMO_WORKLOADS: readonly WorkloadLabel[] = ['todos', 'reminder', 'share'].map((app) => ({
+  namespace: 'default',
+  serviceAccount: app,
+  app,
+}));
 
 /**
  * The demo's policy files: those in deploy/examples/todo/policies when the
@@ -28,9 +32,13 @@ export const DEMO_WORKLOADS: readonly WorkloadLabel[] = ['todos', 'reminder', 's
  */
 export function demoPolicyFiles(): { files: PolicyFile[]; origin: string } {
   const folder = path.join(DEMO_DIR, 'policies');
-  if (!existsSync(folder)) return { files: demoPolicies(), origin: "the benchmark's copy of the demo policies (deploy/examples/todo/policies does not exist)" };
+  if (!existsSync(folder))
+    return { files: demoPolicies(), origin: "the benchmark's copy of the demo policies (deploy/examples/todo/policies does not exist)" };
   const names = readdirSync(folder).filter((name) => /\.(ya?ml|json)$/i.test(name));
-  return { files: names.map((name) => ({ name: `demo-${name}`, text: readFileSync(path.join(folder, name), 'utf8') })), origin: 'deploy/examples/todo/policies' };
+  return {
+    files: names.map((name) => ({ name: `demo-${name}`, text: readFileSync(path.join(folder, name), 'utf8') })),
+    origin: 'deploy/examples/todo/policies',
+  };
 }
 
 /** The YAML of a Gatehouse config (the port comes from $PORT). */
@@ -40,7 +48,9 @@ export function configYaml(workloads: readonly WorkloadLabel[], logLevel = 'warn
     'policies: { paths: [./policies], rootNamespace: istio-system, defaultNamespace: default, watch: true }',
     'identity: { trustDomains: [cluster.local] }',
     'workloads:',
-    ...workloads.map((w) => `  - { namespace: ${w.namespace}, serviceAccount: ${w.serviceAccount}, labels: { app: ${w.app} }, service: ${w.app} }`),
+    ...workloads.map(
+      (w) => `  - { namespace: ${w.namespace}, serviceAccount: ${w.serviceAccount}, labels: { app: ${w.app} }, service: ${w.app} }`,
+    ),
     `log: { level: ${logLevel} }`,
     '',
   ].join('\n');

@@ -30,13 +30,20 @@ export interface H2loadResult {
 /** The h2load arguments for a run, as they appear on a command line. */
 export function h2loadArgs(run: Omit<H2loadRun, 'core'>): string[] {
   return [
-    '-D', String(run.durationSeconds),
-    '--warm-up-time', String(run.warmupSeconds),
-    '-c', String(run.clients),
-    '-m', String(run.streams),
-    '-d', run.bodyFile,
-    '-H', 'content-type: application/grpc',
-    '-H', 'te: trailers',
+    '-D',
+    String(run.durationSeconds),
+    '--warm-up-time',
+    String(run.warmupSeconds),
+    '-c',
+    String(run.clients),
+    '-m',
+    String(run.streams),
+    '-d',
+    run.bodyFile,
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
     `http://127.0.0.1:${run.port}${run.path}`,
   ];
 }
@@ -56,10 +63,17 @@ export function runH2load(run: H2loadRun): Promise<H2loadResult> {
     execFile(file, args, { timeout: (run.durationSeconds + run.warmupSeconds + 30) * 1000 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`h2load failed: ${error.message}\n${stdout}\n${stderr}`));
       const rate = /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(stdout);
-      const requests = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(stdout);
+      const requests = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+        stdout,
+      );
       const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout);
       if (!rate || !requests || !codes) return reject(new Error(`cannot read h2load's summary:\n${stdout}`));
-      const [done, succeeded, failed, errored] = [requests[3], requests[4], requests[5], requests[6]].map(Number) as [number, number, number, number];
+      const [done, succeeded, failed, errored] = [requests[3], requests[4], requests[5], requests[6]].map(Number) as [
+        number,
+        number,
+        number,
+        number,
+      ];
       const [status2xx, other] = [Number(codes[1]), Number(codes[2]) + Number(codes[3]) + Number(codes[4])];
       // With -D, status codes are counted from a slightly different instant than requests
       // (streams in flight when the warm-up ends), so only non-2xx answers count as failures.

@@ -24,7 +24,8 @@ const service = definition['envoy.service.auth.v3.Authorization'] as grpc.Servic
 
 const server = new grpc.Server();
 server.addService(service, {
-  Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, { status: { code: 0 }, ok_response: {} }),
+  Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+    callback(null, { status: { code: 0 }, ok_response: {} }),
 });
 server.bindAsync(`127.0.0.1:${process.env.PORT ?? '0'}`, grpc.ServerCredentials.createInsecure(), (error, port) => {
   if (error) throw error;

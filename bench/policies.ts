@@ -52,7 +52,9 @@ export function demoPolicies(): PolicyFile[] {
         namespace: 'default',
         action: 'ALLOW',
         app: 'todos',
-        rules: [principalRule(['cluster.local/ns/default/sa/reminder', 'cluster.local/ns/default/sa/share'], ['GET'], ['/todos', '/todos/*'])],
+        rules: [
+          principalRule(['cluster.local/ns/default/sa/reminder', 'cluster.local/ns/default/sa/share'], ['GET'], ['/todos', '/todos/*']),
+        ],
       }),
     },
     {
@@ -83,9 +85,14 @@ export function throughputPolicies(ruleCount = 50): PolicyFile[] {
     const rules: string[] = [];
     for (let r = 0; r < 10; r++, principal++) {
       const methods = METHOD_SETS[principal % METHOD_SETS.length] as readonly string[];
-      rules.push(principalRule([`cluster.local/ns/team-${principal % 7}/sa/client-${principal}`], methods, [`/api/v${1 + (r % 2)}/${app}/*`]));
+      rules.push(
+        principalRule([`cluster.local/ns/team-${principal % 7}/sa/client-${principal}`], methods, [`/api/v${1 + (r % 2)}/${app}/*`]),
+      );
     }
-    files.push({ name: `bench-${p}.yaml`, text: policyYaml({ name: `access-${app}-${p}`, namespace: 'default', action: 'ALLOW', app, rules }) });
+    files.push({
+      name: `bench-${p}.yaml`,
+      text: policyYaml({ name: `access-${app}-${p}`, namespace: 'default', action: 'ALLOW', app, rules }),
+    });
   }
   return files;
 }

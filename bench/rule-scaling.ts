@@ -24,7 +24,7 @@ export interface RuleScalingOptions {
   readonly iterations: number;
 }
 
-export const RULE_SCALING_DEFAULTS: RuleScalingOptions = { sizes: [10, 100, 1_000, 10_000], rounds: 7, iterations: 20_000 };
+export const RULE_SCALING_DEFAULTS: RuleScalingOptions = { sizes: [10, 100, 1_000, 10_000], rounds: 9, iterations: 40_000 };
 const TARGET_RATIO = 1.2;
 
 interface Subject {
@@ -37,7 +37,7 @@ interface Subject {
   readonly visited: string;
 }
 
-export async function runRuleScaling(options: RuleScalingOptions, log: (line: string) => void): Promise<BenchmarkReport> {
+export function runRuleScaling(options: RuleScalingOptions, log: (line: string) => void): BenchmarkReport {
   const raw = decodedFixedCheckRequest() as RawCheckRequest;
   const subjects = options.sizes.map((size) => prepare(size, raw));
   const evaluateNs = new Map<number, number[]>(subjects.map((s) => [s.rules, []]));
@@ -68,7 +68,16 @@ export async function runRuleScaling(options: RuleScalingOptions, log: (line: st
 
   const markdown = [
     table(
-      ['rules', 'policies', 'namespaces', 'visited per decision', 'evaluate ns/decision: median (min–max)', 'ratio to 10', 'Authorizer.check ns/decision: median (min–max)', 'ratio to 10'],
+      [
+        'rules',
+        'policies',
+        'namespaces',
+        'visited per decision',
+        'evaluate ns/decision: median (min–max)',
+        'ratio to 10',
+        'Authorizer.check ns/decision: median (min–max)',
+        'ratio to 10',
+      ],
       subjects.map((subject, i) => [
         formatNumber(subject.rules),
         formatNumber(subject.policies),
@@ -104,7 +113,10 @@ export async function runRuleScaling(options: RuleScalingOptions, log: (line: st
 
 function prepare(size: number, raw: RawCheckRequest): Subject {
   const mesh = generatedMesh(size);
-  const loaded = parsePolicyDocuments(mesh.files.map((file) => ({ file: file.name, text: file.text })), { rootNamespace: 'istio-system', defaultNamespace: 'default' });
+  const loaded = parsePolicyDocuments(
+    mesh.files.map((file) => ({ file: file.name, text: file.text })),
+    { rootNamespace: 'istio-system', defaultNamespace: 'default' },
+  );
   const set = compilePolicySet(loaded, { rootNamespace: 'istio-system' });
   const config = parseConfig(configYaml(mesh.workloads), 'bench/gatehouse.yaml', {});
   const decoded = decodeCheckRequest(raw, { config, workloads: new WorkloadDirectory(config.workloads) });

@@ -35,7 +35,8 @@ async function main(): Promise<void> {
   for (const name of selected) {
     if (!(BENCHMARKS as readonly string[]).includes(name)) throw new Error(`unknown benchmark '${name}' (known: ${BENCHMARKS.join(', ')})`);
   }
-  if (selected.includes('throughput') && !h2loadAvailable()) throw new Error(`${H2LOAD} not found: install the Debian package nghttp2-client`);
+  if (selected.includes('throughput') && !h2loadAvailable())
+    throw new Error(`${H2LOAD} not found: install the Debian package nghttp2-client`);
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const machine = describeMachine();
@@ -54,18 +55,38 @@ async function main(): Promise<void> {
     log('\n(--quick or --cpu-prof: RESULTS.md not written)');
     return;
   }
-  writeFileSync(RESULTS_PATH, render(machine, reports, selected.length === BENCHMARKS.length ? 'npm run bench' : `npm run build && node dist/bench/run.js --only ${selected.join(',')}`, minutes));
+  writeFileSync(
+    RESULTS_PATH,
+    render(
+      machine,
+      reports,
+      selected.length === BENCHMARKS.length ? 'npm run bench' : `npm run build && node dist/bench/run.js --only ${selected.join(',')}`,
+      minutes,
+    ),
+  );
   log(`\nwrote ${RESULTS_PATH}`);
 }
 
-function runOne(name: BenchmarkName, quick: boolean, profileDir: string | undefined, log: (line: string) => void): Promise<BenchmarkReport> {
+function runOne(
+  name: BenchmarkName,
+  quick: boolean,
+  profileDir: string | undefined,
+  log: (line: string) => void,
+): Promise<BenchmarkReport> {
   switch (name) {
     case 'throughput':
-      return runThroughput(quick ? { ...THROUGHPUT_DEFAULTS, repetitions: 1, durationSeconds: 2, warmupSeconds: 1, profileDir } : { ...THROUGHPUT_DEFAULTS, profileDir }, log);
+      return runThroughput(
+        quick
+          ? { ...THROUGHPUT_DEFAULTS, repetitions: 1, durationSeconds: 2, warmupSeconds: 1, profileDir }
+          : { ...THROUGHPUT_DEFAULTS, profileDir },
+        log,
+      );
     case 'cold-start':
       return runColdStart(quick ? { runs: 3 } : COLD_START_DEFAULTS, log);
     case 'rule-scaling':
-      return runRuleScaling(quick ? { ...RULE_SCALING_DEFAULTS, rounds: 2, iterations: 4_000 } : RULE_SCALING_DEFAULTS, log);
+      return Promise.resolve(
+        runRuleScaling(quick ? { ...RULE_SCALING_DEFAULTS, rounds: 2, iterations: 4_000 } : RULE_SCALING_DEFAULTS, log),
+      );
   }
 }
 

@@ -26,7 +26,7 @@ export interface ThroughputOptions {
   readonly profileDir?: string;
 }
 
-export const THROUGHPUT_DEFAULTS: ThroughputOptions = { repetitions: 3, durationSeconds: 5, warmupSeconds: 2, clients: 4, streams: 16 };
+export const THROUGHPUT_DEFAULTS: ThroughputOptions = { repetitions: 5, durationSeconds: 4, warmupSeconds: 1, clients: 4, streams: 16 };
 const TARGET_RATIO = 0.9;
 const RULES = 50;
 
@@ -66,7 +66,7 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
         rates[kind].push(result.requestsPerSecond);
         log(`throughput ${kind} #${repetition + 1}: ${formatNumber(result.requestsPerSecond)} Checks/s (${result.succeeded} requests)`);
       } catch (error) {
-        throw new Error(`${kind} server: ${(error as Error).message}\n${server.output()}`);
+        throw new Error(`${kind} server: ${(error as Error).message}\n${server.output()}`, { cause: error });
       } finally {
         await server.stop();
       }
@@ -76,7 +76,9 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
   const gatehouse = summarize(rates.gatehouse);
   const baseline = summarize(rates.null);
   const ratio = gatehouse.median / baseline.median;
-  const shownArgs = h2loadArgs({ port: 0, path: CHECK_PATH, bodyFile: 'check-request.grpc', ...options }).map((arg) => (/\s/.test(arg) ? `'${arg}'` : arg));
+  const shownArgs = h2loadArgs({ port: 0, path: CHECK_PATH, bodyFile: 'check-request.grpc', ...options }).map((arg) =>
+    /\s/.test(arg) ? `'${arg}'` : arg,
+  );
   shownArgs[shownArgs.length - 1] = `http://127.0.0.1:$PORT${CHECK_PATH}`;
   const markdown = [
     table(
@@ -99,7 +101,9 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
   return {
     name: 'throughput',
     title: 'Throughput',
-    targets: [{ target: `throughput ≥ ${TARGET_RATIO}× the null ext_authz server`, result: formatRatio(ratio), met: ratio >= TARGET_RATIO }],
+    targets: [
+      { target: `throughput ≥ ${TARGET_RATIO}× the null ext_authz server`, result: formatRatio(ratio), met: ratio >= TARGET_RATIO },
+    ],
     markdown,
   };
 }
