@@ -6,11 +6,10 @@
  */
 import { Authorizer } from '../gateway/authorizer.js';
 import { parseConfig } from '../gateway/config/load.js';
-import { decodeCheckRequest } from '../gateway/envoy/decode.js';
+import { createDecodeContext, decodeCheckRequest } from '../gateway/envoy/decode.js';
 import type { RawCheckRequest } from '../gateway/envoy/check-request.js';
 import { compilePolicySet, evaluate, evaluateWithStats, parsePolicyDocuments, type CompiledPolicySet } from '../gateway/policy/index.js';
 import type { CheckInput } from '../gateway/request/model.js';
-import { WorkloadDirectory } from '../gateway/request/workload.js';
 import { configYaml } from './gatehouse-fixture.js';
 import { decodedFixedCheckRequest } from './fixed-request.js';
 import { generatedMesh } from './policies.js';
@@ -119,7 +118,7 @@ function prepare(size: number, raw: RawCheckRequest): Subject {
   );
   const set = compilePolicySet(loaded, { rootNamespace: 'istio-system' });
   const config = parseConfig(configYaml(mesh.workloads), 'bench/gatehouse.yaml', {});
-  const decoded = decodeCheckRequest(raw, { config, workloads: new WorkloadDirectory(config.workloads) });
+  const decoded = decodeCheckRequest(raw, createDecodeContext(config));
   if (!decoded.ok) throw new Error(`the fixed request does not decode: ${decoded.reason}`);
   const { decision, stats } = evaluateWithStats(set, decoded.input);
   if (!decision.allowed || decision.policy !== mesh.expectedPolicy) {
@@ -151,7 +150,7 @@ function timeCheck(subject: Subject, iterations: number): number {
   const raw = decodedFixedCheckRequest() as RawCheckRequest;
   let allowed = 0;
   const start = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) if (subject.authorizer.check(raw).plan.allowed) allowed++;
+  for (let i = 0; i < iterations; i++) if (subject.authorizer.check(raw).decision.allowed) allowed++;
   const ns = Number(process.hrtime.bigint() - start) / iterations;
   if (allowed !== iterations) throw new Error(`${subject.rules} rules: ${iterations - allowed} checks were not allows`);
   return ns;

@@ -1,18 +1,18 @@
 /**
  * The Check pipeline, without any server around it:
- * decode → identify → authorize → plan the response.
+ * decode → identify → authorize. The response stage (gateway/response/) and
+ * the Envoy encoding (gateway/envoy/) turn the outcome into bytes.
  * It never throws and never allows on an error path.
  */
 import type { X509Certificate } from 'node:crypto';
 import type { GatehouseConfig } from './config/config.js';
-import { decodeCheckRequest } from './envoy/decode.js';
+import { createDecodeContext, decodeCheckRequest, type DecodeContext } from './envoy/decode.js';
 import type { RawCheckRequest } from './envoy/check-request.js';
 import { DecisionCode } from './errors.js';
 import type { Decision } from './policy/decision.js';
 import { evaluate, type CompiledPolicySet } from './policy/index.js';
 import type { CheckInput } from './request/model.js';
-import { WorkloadDirectory } from './request/workload.js';
-import { planResponse, type ResponsePlan } from './response/plan.js';
+import { httpStatusOf } from './response/plan.js';
 
 /** Everything known about one Check after it was decided. */
 export interface CheckOutcome {
@@ -20,7 +20,8 @@ export interface CheckOutcome {
   readonly decision: Decision;
   /** Absent when the request could not be decoded. */
   readonly input?: CheckInput;
-  readonly plan: ResponsePlan;
+  /** The HTTP status the client gets: 200 on allow. */
+  readonly httpStatus: number;
 }
 
 /** Where the authorizer gets the current policy set; swapped atomically on reload. */
@@ -35,38 +36,38 @@ export function denial(code: DecisionCode, reason: string): Decision {
 
 /** Decides Checks. Holds no per-request state. */
 export class Authorizer {
-  private readonly workloads: WorkloadDirectory;
+  private readonly context: Omit<DecodeContext, 'connectionCertificate'>;
 
   constructor(
-    private readonly config: GatehouseConfig,
+    config: GatehouseConfig,
     private readonly policies: PolicySource,
   ) {
-    this.workloads = new WorkloadDirectory(config.workloads);
+    this.context = createDecodeContext(config);
   }
 
   /**
    * Decides one CheckRequest.
    *
    * @example
-   * const { plan } = authorizer.check(call.request, peerCertificate);
+   * const { decision } = authorizer.check(call.request, peerCertificate);
    */
   check(raw: RawCheckRequest | undefined, connectionCertificate?: X509Certificate): CheckOutcome {
     let decisionId = 'unassigned';
     try {
-      const decoded = decodeCheckRequest(raw, { config: this.config, workloads: this.workloads, connectionCertificate });
+      const decoded = decodeCheckRequest(raw, connectionCertificate ? { ...this.context, connectionCertificate } : this.context);
       if (!decoded.ok) {
         decisionId = decoded.decisionId;
-        return this.outcome(decisionId, denial(decoded.code, decoded.reason), undefined);
+        return outcome(decisionId, denial(decoded.code, decoded.reason), undefined);
       }
       decisionId = decoded.input.decisionId;
-      return this.outcome(decisionId, evaluate(this.policies.current(), decoded.input), decoded.input);
+      return outcome(decisionId, evaluate(this.policies.current(), decoded.input), decoded.input);
     } catch {
       // Nothing here is expected to throw; if it does, the answer is still a denial.
-      return this.outcome(decisionId, denial(DecisionCode.Internal, 'internal error while deciding'), undefined);
+      return outcome(decisionId, denial(DecisionCode.Internal, 'internal error while deciding'), undefined);
     }
   }
+}
 
-  private outcome(decisionId: string, decision: Decision, input: CheckInput | undefined): CheckOutcome {
-    return { decisionId, decision, input, plan: planResponse(decision, decisionId, input, this.config) };
-  }
+function outcome(decisionId: string, decision: Decision, input: CheckInput | undefined): CheckOutcome {
+  return { decisionId, decision, input, httpStatus: decision.allowed ? 200 : httpStatusOf(decision.code) };
 }

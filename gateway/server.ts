@@ -8,8 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { Authorizer, type CheckOutcome, type PolicySource } from './authorizer.js';
 import type { GatehouseConfig } from './config/config.js';
-import { loadPackageDefinition, reflectionDefinition } from './envoy/descriptors.js';
-import { encodeCheckResponse } from './envoy/encode.js';
+import { CheckCodec } from './envoy/check-codec.js';
+import { loadPackageDefinition, loadProtobufRoot, reflectionDefinition } from './envoy/descriptors.js';
 import type { RawCheckRequest } from './envoy/check-request.js';
 import { toCheckRequest } from './envoy/short-form.js';
 import { HealthStatus } from './health.js';
@@ -46,13 +46,29 @@ export async function startServer({ config, policies, log }: ServerDependencies)
   const health = new HealthStatus([AUTHORIZATION_SERVICE, POLICY_SERVICE]);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
 
-  server.addService(serviceOf(definition, AUTHORIZATION_SERVICE), {
-    Check: (call: grpc.ServerUnaryCall<RawCheckRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      const outcome = authorizer.check(call.request, connectionCertificate(call));
-      logDecision(log, outcome);
-      callback(null, encodeCheckResponse(outcome.plan));
+  const root = loadProtobufRoot();
+  const codec = new CheckCodec(
+    root.lookupType('envoy.service.auth.v3.CheckRequest'),
+    root.lookupType('envoy.service.auth.v3.CheckResponse'),
+    config,
+  );
+  const checkMethod = serviceOf(definition, AUTHORIZATION_SERVICE).Check as grpc.MethodDefinition<RawCheckRequest, Buffer>;
+  server.addService(
+    {
+      Check: {
+        ...checkMethod,
+        requestDeserialize: (bytes: Buffer) => codec.decodeRequest(bytes),
+        responseSerialize: (bytes: Buffer) => bytes,
+      },
     },
-  });
+    {
+      Check: (call: grpc.ServerUnaryCall<RawCheckRequest, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        const outcome = authorizer.check(call.request, connectionCertificate(call));
+        logDecision(log, outcome);
+        callback(null, codec.encodeResponse(outcome));
+      },
+    },
+  );
   server.addService(serviceOf(definition, POLICY_SERVICE), {
     Explain: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       let raw: RawCheckRequest;
@@ -147,10 +163,10 @@ function logDecision(log: Logger, outcome: CheckOutcome): void {
 }
 
 function explainResponse(outcome: CheckOutcome): Record<string, unknown> {
-  const { decision, plan } = outcome;
+  const { decision } = outcome;
   return {
     outcome: decision.allowed ? 'OUTCOME_ALLOW' : 'OUTCOME_DENY',
-    http_status: plan.httpStatus,
+    http_status: outcome.httpStatus,
     code: decision.code,
     reason: decision.reason,
     decision_id: outcome.decisionId,

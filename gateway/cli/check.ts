@@ -27,10 +27,10 @@ export async function runCheck(configPath: string | undefined, requestFile: stri
 
 /** The explanation as data (for --json). */
 export function explain(outcome: CheckOutcome): Record<string, unknown> {
-  const { decision, input, plan } = outcome;
+  const { decision, input } = outcome;
   return {
     allowed: decision.allowed,
-    http_status: plan.httpStatus,
+    http_status: outcome.httpStatus,
     code: decision.code,
     reason: decision.reason,
     policy: decision.policy,
@@ -44,8 +44,8 @@ export function explain(outcome: CheckOutcome): Record<string, unknown> {
 
 /** The explanation for a person. */
 export function formatExplanation(outcome: CheckOutcome): string {
-  const { decision, input, plan } = outcome;
-  const lines = [`${decision.allowed ? 'ALLOW' : 'DENY'} (${plan.httpStatus} ${decision.code})`, `  reason:   ${decision.reason}`];
+  const { decision, input } = outcome;
+  const lines = [`${decision.allowed ? 'ALLOW' : 'DENY'} (${outcome.httpStatus} ${decision.code})`, `  reason:   ${decision.reason}`];
   if (decision.policy) lines.push(`  decided:  ${decision.policy}${decision.rule !== undefined ? ` rule ${decision.rule}` : ''}`);
   if (input) {
     const { workload } = input;

@@ -8,11 +8,11 @@ import { randomUUID, type X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { GatehouseConfig } from '../config/config.js';
 import { DecisionCode } from '../errors.js';
-import { parseSpiffeId, resolvePeer } from '../identity/index.js';
+import { parseSpiffeId, resolvePeer, type PeerConfig } from '../identity/index.js';
 import { collectHeaders, printable } from '../request/headers.js';
 import type { CheckInput, Endpoint, PeerIdentity } from '../request/model.js';
 import { normalizePath, splitPathAndQuery } from '../request/path.js';
-import type { WorkloadDirectory } from '../request/workload.js';
+import { WorkloadDirectory } from '../request/workload.js';
 import type { RawAddress, RawCheckRequest, RawPeer } from './check-request.js';
 
 /** Why a CheckRequest could not be turned into a CheckInput. */
@@ -29,6 +29,8 @@ export type DecodeResult = { readonly ok: true; readonly input: CheckInput } | D
 export interface DecodeContext {
   readonly config: GatehouseConfig;
   readonly workloads: WorkloadDirectory;
+  /** Built once from the config (see {@link peerConfigOf}): identity compiles its trust rules per object. */
+  readonly peerConfig: PeerConfig;
   /** The client certificate of the connection to Gatehouse, for gRPC clients on its own mTLS port. */
   readonly connectionCertificate?: X509Certificate;
 }
@@ -98,10 +100,7 @@ export function decodeCheckRequest(raw: RawCheckRequest | undefined, context: De
       sourceIp: source.ip,
       xfcc: headers.get('x-forwarded-client-cert'),
     },
-    {
-      xfcc: context.config.identity.xfcc,
-      trustDomains: context.config.identity.trustDomains.length > 0 ? context.config.identity.trustDomains : undefined,
-    },
+    context.peerConfig,
   );
   if (!peer.ok) return fail(peer.code, peer.reason);
 
@@ -145,6 +144,17 @@ export function decodeCheckRequest(raw: RawCheckRequest | undefined, context: De
     sni: attributes.tls_session?.sni || undefined,
   };
   return { ok: true, input };
+}
+
+/** The decoding context for a configuration, built once and reused for every Check. */
+export function createDecodeContext(config: GatehouseConfig): DecodeContext {
+  return { config, workloads: new WorkloadDirectory(config.workloads), peerConfig: peerConfigOf(config) };
+}
+
+/** The identity stage's view of the configuration. */
+export function peerConfigOf(config: GatehouseConfig): PeerConfig {
+  const { xfcc, trustDomains } = config.identity;
+  return { xfcc, trustDomains: trustDomains.length > 0 ? trustDomains : undefined };
 }
 
 function endpoint(peer: RawPeer | undefined): Endpoint {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 
 /** The exact FileDescriptorSet from `buf build`, served by reflection. */
 export const DESCRIPTOR_SET_PATH = fileURLToPath(new URL('../../gatehouse.binpb', import.meta.url));
@@ -22,13 +23,21 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 let cached: protoLoader.PackageDefinition | undefined;
+let cachedRoot: protobuf.Root | undefined;
+
+/** The protobufjs root of the same descriptors, for the hot path's own codec. */
+export function loadProtobufRoot(): protobuf.Root {
+  cachedRoot ??= protobuf.Root.fromJSON(readDescriptorJson());
+  return cachedRoot;
+}
+
+function readDescriptorJson(): protobuf.INamespace {
+  return JSON.parse(readFileSync(DESCRIPTOR_JSON_PATH, 'utf8')) as protobuf.INamespace;
+}
 
 /** The package definition for every service Gatehouse serves, loaded once. */
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
-  cached ??= protoLoader.fromJSON(
-    JSON.parse(readFileSync(DESCRIPTOR_JSON_PATH, 'utf8')) as Parameters<typeof protoLoader.fromJSON>[0],
-    LOADER_OPTIONS,
-  );
+  cached ??= protoLoader.fromJSON(readDescriptorJson(), LOADER_OPTIONS);
   return cached;
 }
 

@@ -3,6 +3,7 @@
  * (https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md).
  */
 import type { SpiffeId } from '../request/model.js';
+import { LRUCache } from 'lru-cache';
 
 /** SPIFFE-ID.md §2.3: a SPIFFE ID is at most 2048 bytes. */
 export const maxSpiffeIdBytes = 2048;
@@ -27,6 +28,19 @@ export type SpiffeIdResult = { readonly ok: true; readonly id: SpiffeId } | { re
  * parseSpiffeId('spiffe://Cluster.local/x'); // { ok: false, reason: 'trust domain contains an upper-case letter' }
  */
 export function parseSpiffeId(text: string): SpiffeIdResult {
+  if (typeof text !== 'string') return fail('SPIFFE ID is not a string');
+  // A mesh has few distinct IDs and every Check parses two: remember recent results.
+  const cached = recent.get(text);
+  if (cached) return cached;
+  const result = parseUncached(text);
+  if (text.length <= maxSpiffeIdBytes) recent.set(text, result);
+  return result;
+}
+
+/** Recently parsed IDs; bounded, so hostile input cannot grow it. */
+const recent = new LRUCache<string, SpiffeIdResult>({ max: 4096 });
+
+function parseUncached(text: string): SpiffeIdResult {
   if (typeof text !== 'string') return fail('SPIFFE ID is not a string');
   if (text === '') return fail('SPIFFE ID is empty');
   // Cheap bound before counting bytes: a string never has more UTF-16 units than UTF-8 bytes.

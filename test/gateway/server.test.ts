@@ -60,6 +60,12 @@ test("the demo policies decide over h2c, with headers, body and metadata per Env
   t.is(metadata.policy, 'default/todos-viewer-allow');
   t.deepEqual(metadata.peer, { principal: 'cluster.local/ns/default/sa/reminder', source: 'principal' });
 
+  // The same decision again: its own decision id everywhere (responses are encoded from cached templates).
+  const again = await authz.call<CheckResponse>('Check', checkRequest(REMINDER, TODOS, 'GET', '/todos?due=24h'));
+  const againId = again.ok_response!.headers.find((h) => h.header.key === 'x-gatehouse-decision-id')!.header.value;
+  t.not(againId, upstream['x-gatehouse-decision-id']);
+  t.is(fromStruct(again.dynamic_metadata).decision_id, againId);
+
   const write = await authz.call<CheckResponse>('Check', checkRequest(REMINDER, TODOS, 'POST', '/todos'));
   t.is(write.status.code, 7);
   t.is(write.denied_response!.status.code, 'Forbidden');

@@ -1,9 +1,8 @@
 import test from 'ava';
 import { parseConfig } from '../../../gateway/config/load.js';
-import { decodeCheckRequest, type DecodeResult } from '../../../gateway/envoy/decode.js';
+import { createDecodeContext, decodeCheckRequest, type DecodeResult } from '../../../gateway/envoy/decode.js';
 import type { RawCheckRequest, RawHttpRequest } from '../../../gateway/envoy/check-request.js';
 import type { CheckInput } from '../../../gateway/request/model.js';
-import { WorkloadDirectory } from '../../../gateway/request/workload.js';
 import type { DecisionCode } from '../../../gateway/errors.js';
 
 const config = parseConfig(
@@ -14,7 +13,7 @@ workloads:
 `,
   'test.yaml',
 );
-const context = { config, workloads: new WorkloadDirectory(config.workloads) };
+const context = createDecodeContext(config);
 
 const REMINDER = 'spiffe://cluster.local/ns/default/sa/reminder';
 const TODOS = 'spiffe://cluster.local/ns/default/sa/todos';
