@@ -46,6 +46,7 @@ export async function startServer({ config, policies, log }: ServerDependencies)
   const health = new HealthStatus([AUTHORIZATION_SERVICE, POLICY_SERVICE]);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
 
+  const tls = config.tls !== undefined;
   const root = loadProtobufRoot();
   const codec = new CheckCodec(
     root.lookupType('envoy.service.auth.v3.CheckRequest'),
@@ -63,7 +64,7 @@ export async function startServer({ config, policies, log }: ServerDependencies)
     },
     {
       Check: (call: grpc.ServerUnaryCall<RawCheckRequest, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        const outcome = authorizer.check(call.request, connectionCertificate(call));
+        const outcome = authorizer.check(call.request, tls ? connectionCertificate(call) : undefined);
         logDecision(log, outcome);
         callback(null, codec.encodeResponse(outcome));
       },

@@ -3,7 +3,6 @@
  * (https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md).
  */
 import type { SpiffeId } from '../request/model.js';
-import { LRUCache } from 'lru-cache';
 
 /** SPIFFE-ID.md §2.3: a SPIFFE ID is at most 2048 bytes. */
 export const maxSpiffeIdBytes = 2048;
@@ -33,12 +32,17 @@ export function parseSpiffeId(text: string): SpiffeIdResult {
   const cached = recent.get(text);
   if (cached) return cached;
   const result = parseUncached(text);
-  if (text.length <= maxSpiffeIdBytes) recent.set(text, result);
+  if (text.length <= maxSpiffeIdBytes) {
+    // Bounded, so hostile input cannot grow it: a full memo starts over.
+    if (recent.size >= MAX_REMEMBERED) recent.clear();
+    recent.set(text, result);
+  }
   return result;
 }
 
-/** Recently parsed IDs; bounded, so hostile input cannot grow it. */
-const recent = new LRUCache<string, SpiffeIdResult>({ max: 4096 });
+const MAX_REMEMBERED = 4096;
+/** Recently parsed IDs and their results (immutable). */
+const recent = new Map<string, SpiffeIdResult>();
 
 function parseUncached(text: string): SpiffeIdResult {
   if (typeof text !== 'string') return fail('SPIFFE ID is not a string');

@@ -20,6 +20,8 @@ export type HeaderResult = { ok: true; headers: Map<string, string> } | { ok: fa
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const TOKEN = /^:?[a-z0-9!#$%&'*+.^_`|~-]+$/;
+/** NUL, CR, LF, or the replacement character left by invalid UTF-8. */
+const SUSPECT_VALUE = /[\0\r\n\uFFFD]/;
 
 /**
  * Merges both header encodings, enforcing count and size limits and rejecting
@@ -37,8 +39,9 @@ export function collectHeaders(
   const add = (rawName: string, value: string): string | undefined => {
     const name = rawName.toLowerCase();
     if (!TOKEN.test(name)) return `header name '${printable(rawName)}' is not a valid HTTP token`;
-    if (value.includes('\uFFFD')) return `header '${name}' is not valid UTF-8`;
-    if (/[\0\r\n]/.test(value)) return `header '${name}' contains a control character`;
+    if (SUSPECT_VALUE.test(value)) {
+      return value.includes('\uFFFD') ? `header '${name}' is not valid UTF-8` : `header '${name}' contains a control character`;
+    }
     count += 1;
     bytes += name.length + value.length;
     if (count > limits.maxHeaderCount) return `more than ${limits.maxHeaderCount} headers`;

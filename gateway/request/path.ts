@@ -47,7 +47,14 @@ export function splitPathAndQuery(rawPathWithQuery: string): PathAndQuery {
  * @example
  * normalizePath('/a/%2E%2e/b%2fc/%7e') // { ok: true, path: '/b%2Fc/~' }
  */
+/** A path of only unreserved characters, sub-delims, ':' '@' and '/': no percent-encoding, no backslash. */
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+/** A `.` or `..` segment anywhere in the path. */
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
+
 export function normalizePath(rawPath: string): NormalizedPath {
+  // Most paths are plain: nothing to decode, no dot segments. They normalize to themselves.
+  if (PLAIN_PATH.test(rawPath) && !DOT_SEGMENT.test(rawPath)) return { ok: true, path: rawPath };
   if (!rawPath.startsWith('/') && !rawPath.startsWith('\\')) {
     return { ok: false, reason: 'path must start with "/"' };
   }
