@@ -10,7 +10,8 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** The built `gatehouse` command. */
-export const GATEHOUSE_CLI = fileURLToPath(new URL('../gateway/cli/main.js', import.meta.url));
+/** The command as it ships: the bundled entry point. */
+export const GATEHOUSE_CLI = fileURLToPath(new URL('../gateway/cli/gatehouse.mjs', import.meta.url));
 /** The built baseline servers. */
 export const NULL_SERVER = fileURLToPath(new URL('./null-server.js', import.meta.url));
 export const NAIVE_SERVER = fileURLToPath(new URL('./naive-server.js', import.meta.url));

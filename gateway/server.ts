@@ -5,7 +5,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
 import { Authorizer, type CheckOutcome, type PolicySource } from './authorizer.js';
 import type { GatehouseConfig } from './config/config.js';
 import { CheckCodec } from './envoy/check-codec.js';
@@ -47,6 +46,7 @@ export async function startServer({ config, policies, log }: ServerDependencies)
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
 
   const tls = config.tls !== undefined;
+  let firstCheckAnswered: (() => void) | undefined;
   const root = loadProtobufRoot();
   const codec = new CheckCodec(
     root.lookupType('envoy.service.auth.v3.CheckRequest'),
@@ -67,6 +67,7 @@ export async function startServer({ config, policies, log }: ServerDependencies)
         const outcome = authorizer.check(call.request, tls ? connectionCertificate(call) : undefined);
         logDecision(log, outcome);
         callback(null, codec.encodeResponse(outcome));
+        firstCheckAnswered?.();
       },
     },
   );
@@ -83,9 +84,13 @@ export async function startServer({ config, policies, log }: ServerDependencies)
     },
   });
   server.addService(serviceOf(definition, HEALTH_SERVICE), health.handlers());
-  new ReflectionService(reflectionDefinition()).addToServer(server);
 
   const port = await bind(server, `${config.listen.host}:${config.listen.port}`, credentials(config));
+  // Reflection is for people and tools, not for Envoy: it is registered after the first
+  // Check is answered (or a moment after start), so it never delays a cold start.
+  const registerReflection = once(() => void addReflection(server, log));
+  firstCheckAnswered = registerReflection;
+  setTimeout(registerReflection, REFLECTION_DELAY_MS).unref();
   log.info({ port, tls: config.tls !== undefined, mtls: config.tls?.requireClientCert ?? false }, 'serving');
 
   let draining: Promise<void> | undefined;
@@ -109,6 +114,27 @@ export async function startServer({ config, policies, log }: ServerDependencies)
     return draining;
   };
   return { port, health, drain };
+}
+
+const REFLECTION_DELAY_MS = 1000;
+
+async function addReflection(server: grpc.Server, log: Logger): Promise<void> {
+  try {
+    const { ReflectionService } = await import('@grpc/reflection');
+    new ReflectionService(reflectionDefinition()).addToServer(server);
+  } catch (error) {
+    log.warn({ err: error instanceof Error ? error.message : String(error) }, 'server reflection unavailable');
+  }
+}
+
+/** Wraps `fn` so that only its first call runs. */
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }
 
 function serviceOf(definition: ReturnType<typeof loadPackageDefinition>, name: string): grpc.ServiceDefinition {

@@ -82,7 +82,7 @@ test("the demo policies decide over h2c, with headers, body and metadata per Env
   t.regex(deniedBody(malformed).reason, /no attributes/);
 });
 
-test('health reports SERVING per service, and reflection lists the services', async (t) => {
+test('health reports SERVING per service, and reflection lists the services once the first Check is answered', async (t) => {
   const gatehouse = await startGatehouse({ configFile: DEMO_CONFIG_PATH });
   t.teardown(() => gatehouse.stop());
   const health = connect(HEALTH, gatehouse.address);
@@ -92,7 +92,18 @@ test('health reports SERVING per service, and reflection lists the services', as
   const unknown = await t.throwsAsync(health.call('Check', { service: 'nope.Service' }));
   t.is((unknown as grpc.ServiceError).code, grpc.status.NOT_FOUND);
 
-  const services = await listServicesByReflection(gatehouse.address);
+  const authz = connect(AUTHZ, gatehouse.address);
+  t.teardown(() => authz.close());
+  await authz.call('Check', checkRequest(REMINDER, TODOS, 'GET', '/todos'));
+  let services: string[] = [];
+  await eventually(
+    t,
+    async () => {
+      services = await listServicesByReflection(gatehouse.address).catch(() => []);
+      return services.length > 0;
+    },
+    'reflection registered',
+  );
   for (const name of [AUTHZ, HEALTH, 'gatehouse.policy.v1.PolicyService'])
     t.true(services.includes(name), `${name} in ${services.join(', ')}`);
 });

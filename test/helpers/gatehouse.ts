@@ -9,7 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
-export const CLI = fileURLToPath(new URL('../../gateway/cli/main.js', import.meta.url));
+/** The command as it ships: the bundled entry point. */
+export const CLI = fileURLToPath(new URL('../../gateway/cli/gatehouse.mjs', import.meta.url));
 
 export interface RunningGatehouse {
   readonly port: number;
