@@ -46,7 +46,9 @@ export async function startServer({ config, policies, log }: ServerDependencies)
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
 
   const tls = config.tls !== undefined;
-  let firstCheckAnswered: (() => void) | undefined;
+  // Reflection is for people and tools, not for Envoy: it is registered after the first
+  // Check is answered (or a moment after start), so it never delays a cold start.
+  const registerReflection = once(() => void addReflection(server, log));
   const root = loadProtobufRoot();
   const codec = new CheckCodec(
     root.lookupType('envoy.service.auth.v3.CheckRequest'),
@@ -67,7 +69,7 @@ export async function startServer({ config, policies, log }: ServerDependencies)
         const outcome = authorizer.check(call.request, tls ? connectionCertificate(call) : undefined);
         logDecision(log, outcome);
         callback(null, codec.encodeResponse(outcome));
-        firstCheckAnswered?.();
+        registerReflection();
       },
     },
   );
@@ -86,10 +88,6 @@ export async function startServer({ config, policies, log }: ServerDependencies)
   server.addService(serviceOf(definition, HEALTH_SERVICE), health.handlers());
 
   const port = await bind(server, `${config.listen.host}:${config.listen.port}`, credentials(config));
-  // Reflection is for people and tools, not for Envoy: it is registered after the first
-  // Check is answered (or a moment after start), so it never delays a cold start.
-  const registerReflection = once(() => void addReflection(server, log));
-  firstCheckAnswered = registerReflection;
   setTimeout(registerReflection, REFLECTION_DELAY_MS).unref();
   log.info({ port, tls: config.tls !== undefined, mtls: config.tls?.requireClientCert ?? false }, 'serving');
 
