@@ -66,6 +66,14 @@ export class NamespacePolicies {
   readonly byGateway = new Map<string, CompiledPolicy[]>();
 }
 
+/** The policies that apply to one workload, in (namespace, name) order, also split by action. */
+export interface ApplicablePolicies {
+  readonly all: readonly CompiledPolicy[];
+  readonly deny: readonly CompiledPolicy[];
+  readonly allow: readonly CompiledPolicy[];
+  readonly audit: readonly CompiledPolicy[];
+}
+
 /** A policy set ready for `evaluate`. Immutable; swap the whole set to reload. */
 export class CompiledPolicySet {
   /** Policies that are evaluated (ALLOW, DENY, AUDIT; not CUSTOM or dry-run). */
@@ -77,6 +85,12 @@ export class CompiledPolicySet {
   readonly byNamespace: ReadonlyMap<string, NamespacePolicies>;
   /** Whether any policy needs the workload's namespace, labels or name to know if it applies. */
   readonly hasWorkloadSpecificPolicies: boolean;
+  /**
+   * The policies that apply to a workload, by the workload object. The
+   * request stage hands out one object per distinct workload, so a busy
+   * workload's policies are looked up once per set.
+   */
+  readonly applicableByWorkload = new WeakMap<object, ApplicablePolicies>();
 
   constructor(parts: {
     policyCount: number;

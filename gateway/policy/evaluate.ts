@@ -5,7 +5,14 @@
  */
 import { DecisionCode } from '../errors.js';
 import type { CheckInput, WorkloadRef } from '../request/model.js';
-import { PolicyEvaluationError, labelKey, type CompiledPolicy, type CompiledPolicySet, type NamespacePolicies } from './compile.js';
+import {
+  PolicyEvaluationError,
+  labelKey,
+  type ApplicablePolicies,
+  type CompiledPolicy,
+  type CompiledPolicySet,
+  type NamespacePolicies,
+} from './compile.js';
 import type { Decision, PolicyTrace } from './decision.js';
 import { RequestFacts } from './facts.js';
 
@@ -69,7 +76,7 @@ function decide(set: CompiledPolicySet, input: CheckInput, counter: Counter): De
     };
   }
   const applicable = applicablePolicies(set, workload);
-  counter.policies = applicable.length;
+  counter.policies = applicable.all.length;
   const facts = new RequestFacts(input);
   const trace: PolicyTrace[] = [];
 
@@ -77,8 +84,7 @@ function decide(set: CompiledPolicySet, input: CheckInput, counter: Counter): De
   // so a CEL error in an AUDIT policy only leaves that policy unmarked.
   const auditTrace: PolicyTrace[] = [];
   const audited: string[] = [];
-  for (const policy of applicable) {
-    if (policy.action !== 'AUDIT') continue;
+  for (const policy of applicable.audit) {
     let rule = -1;
     try {
       rule = firstMatchingRule(policy, facts, counter);
@@ -91,7 +97,7 @@ function decide(set: CompiledPolicySet, input: CheckInput, counter: Counter): De
   const finish = (decision: Omit<Decision, 'audited' | 'trace'>): Decision => ({ ...decision, audited, trace: [...trace, ...auditTrace] });
 
   for (const action of ['DENY', 'ALLOW'] as const) {
-    const policies = applicable.filter((policy) => policy.action === action);
+    const policies = action === 'DENY' ? applicable.deny : applicable.allow;
     if (action === 'ALLOW' && policies.length === 0) {
       return finish({
         allowed: true,
@@ -132,7 +138,7 @@ function decide(set: CompiledPolicySet, input: CheckInput, counter: Counter): De
           });
     }
   }
-  const allowCount = applicable.filter((policy) => policy.action === 'ALLOW').length;
+  const allowCount = applicable.allow.length;
   return finish({
     allowed: false,
     code: DecisionCode.NoAllowMatch,
@@ -152,7 +158,22 @@ function describeWorkload(workload: WorkloadRef): string {
  * of its namespace and of the root namespace, without selector or with a
  * matching selector or targetRef.
  */
-function applicablePolicies(set: CompiledPolicySet, workload: WorkloadRef): CompiledPolicy[] {
+function applicablePolicies(set: CompiledPolicySet, workload: WorkloadRef): ApplicablePolicies {
+  let applicable = set.applicableByWorkload.get(workload);
+  if (applicable === undefined) {
+    const all = findApplicable(set, workload);
+    applicable = {
+      all,
+      deny: all.filter((policy) => policy.action === 'DENY'),
+      allow: all.filter((policy) => policy.action === 'ALLOW'),
+      audit: all.filter((policy) => policy.action === 'AUDIT'),
+    };
+    set.applicableByWorkload.set(workload, applicable);
+  }
+  return applicable;
+}
+
+function findApplicable(set: CompiledPolicySet, workload: WorkloadRef): CompiledPolicy[] {
   const namespaces = [set.rootNamespace];
   if (workload.namespace !== undefined && workload.namespace !== set.rootNamespace) namespaces.push(workload.namespace);
   const found: CompiledPolicy[] = [];

@@ -16,6 +16,11 @@ import type { SpiffeId, WorkloadRef } from './model.js';
 /** Indexes the configured workloads by `namespace/serviceAccount`. */
 export class WorkloadDirectory {
   private readonly byAccount = new Map<string, WorkloadEntry>();
+  /**
+   * Workloads named only by their SPIFFE ID (the usual Istio case), resolved
+   * once: handing out the same object lets the policy stage memoize by it.
+   */
+  private readonly bySpiffeId = new Map<string, WorkloadRef>();
 
   constructor(entries: readonly WorkloadEntry[]) {
     for (const entry of entries) this.byAccount.set(`${entry.namespace}/${entry.serviceAccount}`, entry);
@@ -28,6 +33,24 @@ export class WorkloadDirectory {
    * directory.resolve(spiffeOfTodos, {}, {}) // → { namespace: 'default', labels: { app: 'todos' }, ... }
    */
   resolve(
+    destination: SpiffeId | undefined,
+    envoyLabels: Readonly<Record<string, string>>,
+    contextExtensions: Readonly<Record<string, string>>,
+    envoyService?: string,
+  ): WorkloadRef {
+    const plain = isEmpty(envoyLabels) && isEmpty(contextExtensions);
+    const memoKey = plain ? `${destination?.uri ?? ''}\u0000${envoyService ?? ''}` : undefined;
+    const known = memoKey === undefined ? undefined : this.bySpiffeId.get(memoKey);
+    if (known) return known;
+    const workload = this.compute(destination, envoyLabels, contextExtensions, envoyService);
+    if (memoKey !== undefined) {
+      if (this.bySpiffeId.size >= MAX_REMEMBERED) this.bySpiffeId.clear();
+      this.bySpiffeId.set(memoKey, workload);
+    }
+    return workload;
+  }
+
+  private compute(
     destination: SpiffeId | undefined,
     envoyLabels: Readonly<Record<string, string>>,
     contextExtensions: Readonly<Record<string, string>>,
@@ -49,4 +72,11 @@ export class WorkloadDirectory {
       gateway: contextExtensions.gateway || undefined,
     };
   }
+}
+
+const MAX_REMEMBERED = 4096;
+
+function isEmpty(record: Readonly<Record<string, string>>): boolean {
+  for (const key in record) if (Object.hasOwn(record, key)) return false;
+  return true;
 }
