@@ -71,15 +71,6 @@ export class CheckCodec {
 /** Everything a response depends on except the decision id. */
 function templateKey({ decision, input }: CheckOutcome): string {
   const peer = input?.peer;
-  return [
-    decision.allowed,
-    decision.code,
-    decision.reason,
-    decision.policy ?? '',
-    decision.rule ?? '',
-    decision.audited.join(','),
-    peer?.principal ?? '',
-    peer?.source ?? '',
-    peer?.spiffe?.uri ?? '',
-  ].join('\u0000');
+  const audited = decision.audited.length === 0 ? '' : decision.audited.join(',');
+  return `${decision.code}\u0000${decision.allowed}\u0000${decision.policy ?? ''}\u0000${decision.rule ?? ''}\u0000${audited}\u0000${peer?.principal ?? ''}\u0000${peer?.source ?? ''}\u0000${peer?.spiffe?.uri ?? ''}\u0000${decision.reason}`;
 }
