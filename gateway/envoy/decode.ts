@@ -65,8 +65,7 @@ export function decodeCheckRequest(raw: RawCheckRequest | undefined, context: De
   }
 
   const target = http.path || headers.get(':path') || '';
-  if (Buffer.byteLength(target) > limits.maxPathBytes)
-    return fail(DecisionCode.BadRequest, `path longer than ${limits.maxPathBytes} bytes`);
+  if (exceedsBytes(target, limits.maxPathBytes)) return fail(DecisionCode.BadRequest, `path longer than ${limits.maxPathBytes} bytes`);
   if (target.includes('\uFFFD')) return fail(DecisionCode.BadRequest, 'path is not valid UTF-8');
   const { path: rawPath, query: splitQuery } = splitPathAndQuery(target);
   const normalized = normalizePath(rawPath);
@@ -76,7 +75,7 @@ export function decodeCheckRequest(raw: RawCheckRequest | undefined, context: De
   if (!/^[\x21-\x7e]{0,1024}$/.test(host)) return fail(DecisionCode.BadRequest, 'host is not printable ASCII or is too long');
 
   const contextExtensions = attributes.context_extensions ?? {};
-  if (Object.keys(contextExtensions).length > MAX_CONTEXT_EXTENSIONS) {
+  if (countKeys(contextExtensions) > MAX_CONTEXT_EXTENSIONS) {
     return fail(DecisionCode.BadRequest, `more than ${MAX_CONTEXT_EXTENSIONS} context_extensions`);
   }
 
@@ -87,7 +86,7 @@ export function decodeCheckRequest(raw: RawCheckRequest | undefined, context: De
     ['source.principal', attributes.source?.principal],
     ['destination.principal', attributes.destination?.principal],
   ] as const) {
-    if (value && Buffer.byteLength(value) > MAX_PRINCIPAL_BYTES) {
+    if (value && exceedsBytes(value, MAX_PRINCIPAL_BYTES)) {
       return fail(DecisionCode.InvalidPeerIdentity, `${field} is longer than ${MAX_PRINCIPAL_BYTES} bytes`);
     }
   }
@@ -155,6 +154,17 @@ export function createDecodeContext(config: GatehouseConfig): DecodeContext {
 export function peerConfigOf(config: GatehouseConfig): PeerConfig {
   const { xfcc, trustDomains } = config.identity;
   return { xfcc, trustDomains: trustDomains.length > 0 ? trustDomains : undefined };
+}
+
+/** Whether `text` is longer than `max` UTF-8 bytes; counts bytes only when it could be. */
+function exceedsBytes(text: string, max: number): boolean {
+  return text.length > max / 3 && Buffer.byteLength(text) > max;
+}
+
+function countKeys(record: Readonly<Record<string, string>>): number {
+  let count = 0;
+  for (const key in record) if (Object.hasOwn(record, key)) count += 1;
+  return count;
 }
 
 function endpoint(peer: RawPeer | undefined): Endpoint {

@@ -51,8 +51,9 @@ export function collectHeaders(
     return undefined;
   };
 
-  for (const [name, value] of Object.entries(map ?? {})) {
-    const problem = add(name, value);
+  for (const name in map) {
+    if (!Object.hasOwn(map, name)) continue;
+    const problem = add(name, map[name] as string);
     if (problem) return { ok: false, reason: problem };
   }
   for (const entry of list ?? []) {
