@@ -11,7 +11,6 @@
  *   the template's length and field lengths never change.
  */
 import { randomUUID } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import type protobuf from 'protobufjs';
 import type { CheckOutcome } from '../authorizer.js';
 import type { GatehouseConfig } from '../config/config.js';
@@ -29,7 +28,8 @@ const MAX_TEMPLATES = 1024;
 
 /** Decodes CheckRequests and encodes CheckResponses for one configuration. */
 export class CheckCodec {
-  private readonly templates = new LRUCache<string, Template>({ max: MAX_TEMPLATES });
+  /** Bounded: a full cache starts over (distinct outcomes are few; hostile input cannot grow it). */
+  private readonly templates = new Map<string, Template>();
   /** Stands in for the decision id in templates; random, so no request can forge it. */
   private readonly marker = randomUUID();
 
@@ -51,6 +51,7 @@ export class CheckCodec {
     let template = this.templates.get(key);
     if (!template) {
       template = this.encodeFresh(outcome, this.marker);
+      if (this.templates.size >= MAX_TEMPLATES) this.templates.clear();
       this.templates.set(key, template);
     }
     const bytes = Buffer.from(template.bytes);

@@ -39,6 +39,8 @@ export class PolicyEvaluationError extends Error {
 export interface CompiledRule {
   /** All `from`, `to` and `when` checks, cheapest first; CEL conditions last. */
   readonly matches: Check;
+  /** The decision reason when this rule decides, built once. */
+  readonly matchedReason: string;
 }
 
 export interface CompiledPolicy {
@@ -72,6 +74,10 @@ export interface ApplicablePolicies {
   readonly deny: readonly CompiledPolicy[];
   readonly allow: readonly CompiledPolicy[];
   readonly audit: readonly CompiledPolicy[];
+  /** Reason when no ALLOW policy applies (so the request is allowed). */
+  readonly noAllowPolicyReason: string;
+  /** Reason when ALLOW policies apply and none matched. */
+  readonly noAllowMatchReason: string;
 }
 
 /** A policy set ready for `evaluate`. Immutable; swap the whole set to reload. */
@@ -169,7 +175,11 @@ function compilePolicy(policy: AuthorizationPolicy, order: number): CompiledPoli
   const fail = (field: string, problem: string): never => {
     throw new ValidationError(policy.origin.file, policy.origin.documentIndex, field, problem);
   };
-  const rules = policy.rules.map((rule, i) => ({ matches: compileRule(rule, `spec.rules[${i}]`, fail) }));
+  const id = `${policy.namespace}/${policy.name}`;
+  const rules = policy.rules.map((rule, i) => ({
+    matches: compileRule(rule, `spec.rules[${i}]`, fail),
+    matchedReason: `${policy.action} policy ${id} rule ${i} matched`,
+  }));
   const rulesByPrincipal = new Map<string, number[]>();
   const rulesAlwaysChecked: number[] = [];
   policy.rules.forEach((rule, i) => {
@@ -179,7 +189,7 @@ function compilePolicy(policy: AuthorizationPolicy, order: number): CompiledPoli
   });
   const selector = policy.selector === undefined ? undefined : Object.entries(policy.selector).sort(([a], [b]) => compare(a, b));
   return {
-    id: `${policy.namespace}/${policy.name}`,
+    id,
     order,
     namespace: policy.namespace,
     action: policy.action as PolicyAction,

@@ -10,6 +10,7 @@ import {
   labelKey,
   type ApplicablePolicies,
   type CompiledPolicy,
+  type CompiledRule,
   type CompiledPolicySet,
   type NamespacePolicies,
 } from './compile.js';
@@ -108,7 +109,7 @@ function decide(set: CompiledPolicySet, input: CheckInput, counter: Counter): De
       return finish({
         allowed: true,
         code: DecisionCode.Allowed,
-        reason: `no ALLOW policy applies to workload ${describeWorkload(workload)}, so the request is allowed`,
+        reason: applicable.noAllowPolicyReason,
       });
     }
     for (const policy of policies) {
@@ -131,24 +132,23 @@ function decide(set: CompiledPolicySet, input: CheckInput, counter: Counter): De
         ? finish({
             allowed: false,
             code: DecisionCode.PolicyDenied,
-            reason: `DENY policy ${policy.id} rule ${rule} matched`,
+            reason: (policy.rules[rule] as CompiledRule).matchedReason,
             policy: policy.id,
             rule,
           })
         : finish({
             allowed: true,
             code: DecisionCode.Allowed,
-            reason: `ALLOW policy ${policy.id} rule ${rule} matched`,
+            reason: (policy.rules[rule] as CompiledRule).matchedReason,
             policy: policy.id,
             rule,
           });
     }
   }
-  const allowCount = applicable.allow.length;
   return finish({
     allowed: false,
     code: DecisionCode.NoAllowMatch,
-    reason: `${allowCount} ALLOW ${allowCount === 1 ? 'policy applies' : 'policies apply'} to workload ${describeWorkload(workload)} and none matched`,
+    reason: applicable.noAllowMatchReason,
   });
 }
 
@@ -168,11 +168,15 @@ function applicablePolicies(set: CompiledPolicySet, workload: WorkloadRef): Appl
   let applicable = set.applicableByWorkload.get(workload);
   if (applicable === undefined) {
     const all = findApplicable(set, workload);
+    const allow = all.filter((policy) => policy.action === 'ALLOW');
+    const described = describeWorkload(workload);
     applicable = {
       all,
       deny: all.filter((policy) => policy.action === 'DENY'),
-      allow: all.filter((policy) => policy.action === 'ALLOW'),
+      allow,
       audit: all.filter((policy) => policy.action === 'AUDIT'),
+      noAllowPolicyReason: `no ALLOW policy applies to workload ${described}, so the request is allowed`,
+      noAllowMatchReason: `${allow.length} ALLOW ${allow.length === 1 ? 'policy applies' : 'policies apply'} to workload ${described} and none matched`,
     };
     set.applicableByWorkload.set(workload, applicable);
   }
