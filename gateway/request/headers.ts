@@ -38,8 +38,11 @@ export function collectHeaders(
 
   const add = (rawName: string, value: string): string | undefined => {
     // Envoy sends lower-case names already; only other clients' names need lower-casing.
-    const name = TOKEN.test(rawName) ? rawName : rawName.toLowerCase();
-    if (name !== rawName && !TOKEN.test(name)) return `header name '${printable(rawName)}' is not a valid HTTP token`;
+    let name = rawName;
+    if (!TOKEN.test(name)) {
+      name = rawName.toLowerCase();
+      if (!TOKEN.test(name)) return `header name '${printable(rawName)}' is not a valid HTTP token`;
+    }
     if (SUSPECT_VALUE.test(value)) {
       return value.includes('\uFFFD') ? `header '${name}' is not valid UTF-8` : `header '${name}' contains a control character`;
     }
