@@ -17,6 +17,7 @@ import type { GatehouseConfig } from '../config/config.js';
 import { planResponse } from '../response/plan.js';
 import type { RawCheckRequest } from './check-request.js';
 import { encodeCheckResponse } from './encode.js';
+import { BoundedMemo } from '../bounded-memo.js';
 
 interface Template {
   readonly bytes: Buffer;
@@ -29,7 +30,7 @@ const MAX_TEMPLATES = 1024;
 /** Decodes CheckRequests and encodes CheckResponses for one configuration. */
 export class CheckCodec {
   /** Bounded: a full cache starts over (distinct outcomes are few; hostile input cannot grow it). */
-  private readonly templates = new Map<string, Template>();
+  private readonly templates = new BoundedMemo<string, Template>(MAX_TEMPLATES);
   /** Stands in for the decision id in templates; random, so no request can forge it. */
   private readonly marker = randomUUID();
 
@@ -50,9 +51,7 @@ export class CheckCodec {
     const key = templateKey(outcome);
     let template = this.templates.get(key);
     if (!template) {
-      template = this.encodeFresh(outcome, this.marker);
-      if (this.templates.size >= MAX_TEMPLATES) this.templates.clear();
-      this.templates.set(key, template);
+      template = this.templates.remember(key, this.encodeFresh(outcome, this.marker));
     }
     const bytes = Buffer.from(template.bytes);
     for (const offset of template.idOffsets) bytes.write(outcome.decisionId, offset, UUID_LENGTH, 'latin1');

@@ -3,6 +3,7 @@
  * (https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md).
  */
 import type { SpiffeId } from '../request/model.js';
+import { BoundedMemo } from '../bounded-memo.js';
 
 /** SPIFFE-ID.md §2.3: a SPIFFE ID is at most 2048 bytes. */
 export const maxSpiffeIdBytes = 2048;
@@ -32,17 +33,11 @@ export function parseSpiffeId(text: string): SpiffeIdResult {
   const cached = recent.get(text);
   if (cached) return cached;
   const result = parseUncached(text);
-  if (text.length <= maxSpiffeIdBytes) {
-    // Bounded, so hostile input cannot grow it: a full memo starts over.
-    if (recent.size >= MAX_REMEMBERED) recent.clear();
-    recent.set(text, result);
-  }
-  return result;
+  return text.length <= maxSpiffeIdBytes ? recent.remember(text, result) : result;
 }
 
-const MAX_REMEMBERED = 4096;
-/** Recently parsed IDs and their results (immutable). */
-const recent = new Map<string, SpiffeIdResult>();
+/** Recently parsed IDs and their (immutable) results. */
+const recent = new BoundedMemo<string, SpiffeIdResult>(4096);
 
 function parseUncached(text: string): SpiffeIdResult {
   if (typeof text !== 'string') return fail('SPIFFE ID is not a string');

@@ -12,6 +12,7 @@
  */
 import type { WorkloadEntry } from '../config/config.js';
 import type { SpiffeId, WorkloadRef } from './model.js';
+import { BoundedMemo } from '../bounded-memo.js';
 
 /** Indexes the configured workloads by `namespace/serviceAccount`. */
 export class WorkloadDirectory {
@@ -20,7 +21,7 @@ export class WorkloadDirectory {
    * Workloads named only by their SPIFFE ID (the usual Istio case), resolved
    * once: handing out the same object lets the policy stage memoize by it.
    */
-  private readonly bySpiffeId = new Map<string, WorkloadRef>();
+  private readonly bySpiffeId = new BoundedMemo<string, WorkloadRef>(4096);
 
   constructor(entries: readonly WorkloadEntry[]) {
     for (const entry of entries) this.byAccount.set(`${entry.namespace}/${entry.serviceAccount}`, entry);
@@ -43,11 +44,7 @@ export class WorkloadDirectory {
     const known = memoKey === undefined ? undefined : this.bySpiffeId.get(memoKey);
     if (known) return known;
     const workload = this.compute(destination, envoyLabels, contextExtensions, envoyService);
-    if (memoKey !== undefined) {
-      if (this.bySpiffeId.size >= MAX_REMEMBERED) this.bySpiffeId.clear();
-      this.bySpiffeId.set(memoKey, workload);
-    }
-    return workload;
+    return memoKey === undefined ? workload : this.bySpiffeId.remember(memoKey, workload);
   }
 
   private compute(
@@ -73,8 +70,6 @@ export class WorkloadDirectory {
     };
   }
 }
-
-const MAX_REMEMBERED = 4096;
 
 function isEmpty(record: Readonly<Record<string, string>>): boolean {
   for (const key in record) if (Object.hasOwn(record, key)) return false;

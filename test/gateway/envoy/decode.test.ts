@@ -166,3 +166,14 @@ for (const [name, raw, code, reason] of failures) {
     t.regex(result.decisionId, /^[0-9a-f-]{36}$/);
   });
 }
+
+test('requests for the same destination share one workload object; route labels make their own', (t) => {
+  const plain = () => decoded(decodeCheckRequest(request({ method: 'GET', path: '/' }), context)).workload;
+  t.is(plain(), plain());
+  const labelled = decoded(
+    decodeCheckRequest(request({ method: 'GET', path: '/' }, { context_extensions: { 'label.version': 'v2' } }), context),
+  ).workload;
+  t.not(labelled, plain());
+  t.is(labelled.labels.version, 'v2');
+  t.is(plain().labels.version, undefined);
+});
