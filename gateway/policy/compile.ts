@@ -10,6 +10,7 @@ import type { PolicyAction } from './decision.js';
 import { celConditionKey, compileCel, type CelProgram } from './cel.js';
 import { stripPort, type RequestFacts } from './facts.js';
 import { IpMatcher, StringMatcher, pathMatcher, type ValueMatcher } from './match.js';
+import { TargetIndex, type NamespaceTargets } from './targeting.js';
 import { defaultRootNamespace } from './types.js';
 import type {
   AuthorizationPolicy,
@@ -59,14 +60,7 @@ export interface CompiledPolicy {
 }
 
 /** The policies of one namespace, indexed by what selects a workload. */
-export class NamespacePolicies {
-  /** Policies without selector or targetRefs: they apply to every workload of the namespace. */
-  readonly unselected: CompiledPolicy[] = [];
-  /** Policies with a selector, under one of their `key\0value` label pairs. */
-  readonly byLabel = new Map<string, CompiledPolicy[]>();
-  readonly byService = new Map<string, CompiledPolicy[]>();
-  readonly byGateway = new Map<string, CompiledPolicy[]>();
-}
+export type NamespacePolicies = NamespaceTargets<CompiledPolicy>;
 
 /** The policies that apply to one workload, in (namespace, name) order, also split by action. */
 export interface ApplicablePolicies {
@@ -89,6 +83,8 @@ export class CompiledPolicySet {
   readonly skipped: LoadedPolicies['skipped'];
   readonly rootNamespace: string;
   readonly byNamespace: ReadonlyMap<string, NamespacePolicies>;
+  /** The evaluated policies by the workloads they apply to, in (namespace, name) order. */
+  readonly targets: TargetIndex<CompiledPolicy>;
   /** Whether any policy needs the workload's namespace, labels or name to know if it applies. */
   readonly hasWorkloadSpecificPolicies: boolean;
   /**
@@ -103,15 +99,15 @@ export class CompiledPolicySet {
     ruleCount: number;
     skipped: LoadedPolicies['skipped'];
     rootNamespace: string;
-    byNamespace: ReadonlyMap<string, NamespacePolicies>;
-    hasWorkloadSpecificPolicies: boolean;
+    targets: TargetIndex<CompiledPolicy>;
   }) {
     this.policyCount = parts.policyCount;
     this.ruleCount = parts.ruleCount;
     this.skipped = parts.skipped;
     this.rootNamespace = parts.rootNamespace;
-    this.byNamespace = parts.byNamespace;
-    this.hasWorkloadSpecificPolicies = parts.hasWorkloadSpecificPolicies;
+    this.targets = parts.targets;
+    this.byNamespace = parts.targets.byNamespace;
+    this.hasWorkloadSpecificPolicies = parts.targets.hasWorkloadSpecificItems;
   }
 }
 
@@ -128,37 +124,15 @@ export function compilePolicySet(loaded: LoadedPolicies, options: PolicyOptions 
     .sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name));
   const compiled = evaluated.map((policy, order) => compilePolicy(policy, order));
   const ruleCount = compiled.reduce((sum, policy) => sum + policy.rules.length, 0);
-  const hasWorkloadSpecificPolicies = evaluated.some(
-    (policy) => policy.namespace !== rootNamespace || policy.selector !== undefined || policy.targetRefs.length > 0,
-  );
-  const byNamespace = new Map<string, NamespacePolicies>();
-
-  evaluated.forEach((policy, i) => {
-    const target = compiled[i] as CompiledPolicy;
-    let bucket = byNamespace.get(policy.namespace);
-    if (bucket === undefined) byNamespace.set(policy.namespace, (bucket = new NamespacePolicies()));
-    if (target.selector !== undefined) {
-      const [key, value] = target.selector[0] as readonly [string, string];
-      push(bucket.byLabel, labelKey(key, value), target);
-    } else if (policy.targetRefs.length > 0) {
-      for (const ref of policy.targetRefs) push(ref.kind === 'Service' ? bucket.byService : bucket.byGateway, ref.name, target);
-    } else {
-      bucket.unselected.push(target);
-    }
-  });
+  const targets = new TargetIndex<CompiledPolicy>(rootNamespace);
+  evaluated.forEach((policy, i) => targets.add(compiled[i] as CompiledPolicy, policy));
   return new CompiledPolicySet({
     policyCount: compiled.length,
     ruleCount,
     skipped: [...loaded.skipped],
     rootNamespace,
-    byNamespace,
-    hasWorkloadSpecificPolicies,
+    targets,
   });
-}
-
-/** The index key of a label pair; `\0` cannot occur in label keys or values. */
-export function labelKey(key: string, value: string): string {
-  return `${key}\u0000${value}`;
 }
 
 function push<T>(map: Map<string, T[]>, key: string, value: T): void {

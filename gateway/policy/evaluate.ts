@@ -7,12 +7,10 @@ import { DecisionCode } from '../errors.js';
 import type { CheckInput, WorkloadRef } from '../request/model.js';
 import {
   PolicyEvaluationError,
-  labelKey,
   type ApplicablePolicies,
   type CompiledPolicy,
   type CompiledRule,
   type CompiledPolicySet,
-  type NamespacePolicies,
 } from './compile.js';
 import type { Decision, PolicyTrace } from './decision.js';
 import { RequestFacts } from './facts.js';
@@ -167,7 +165,7 @@ function describeWorkload(workload: WorkloadRef): string {
 function applicablePolicies(set: CompiledPolicySet, workload: WorkloadRef): ApplicablePolicies {
   let applicable = set.applicableByWorkload.get(workload);
   if (applicable === undefined) {
-    const all = findApplicable(set, workload);
+    const all = set.targets.find(workload);
     const allow = all.filter((policy) => policy.action === 'ALLOW');
     const described = describeWorkload(workload);
     applicable = {
@@ -181,39 +179,6 @@ function applicablePolicies(set: CompiledPolicySet, workload: WorkloadRef): Appl
     set.applicableByWorkload.set(workload, applicable);
   }
   return applicable;
-}
-
-function findApplicable(set: CompiledPolicySet, workload: WorkloadRef): CompiledPolicy[] {
-  const namespaces = [set.rootNamespace];
-  if (workload.namespace !== undefined && workload.namespace !== set.rootNamespace) namespaces.push(workload.namespace);
-  const found: CompiledPolicy[] = [];
-  for (const namespace of namespaces) {
-    const bucket = set.byNamespace.get(namespace);
-    if (bucket !== undefined) collect(bucket, workload, found);
-  }
-  if (found.length > 1) found.sort((a, b) => a.order - b.order);
-  return found;
-}
-
-function collect(bucket: NamespacePolicies, workload: WorkloadRef, found: CompiledPolicy[]): void {
-  for (const policy of bucket.unselected) found.push(policy);
-  for (const [key, value] of Object.entries(workload.labels)) {
-    for (const policy of bucket.byLabel.get(labelKey(key, value)) ?? []) {
-      if (selects(policy, workload)) found.push(policy);
-    }
-  }
-  const targeted = [
-    ...(workload.service === undefined ? [] : (bucket.byService.get(workload.service) ?? [])),
-    ...(workload.gateway === undefined ? [] : (bucket.byGateway.get(workload.gateway) ?? [])),
-  ];
-  for (const policy of targeted) if (!found.includes(policy)) found.push(policy);
-}
-
-function selects(policy: CompiledPolicy, workload: WorkloadRef): boolean {
-  for (const [key, value] of policy.selector ?? []) {
-    if (!Object.hasOwn(workload.labels, key) || workload.labels[key] !== value) return false;
-  }
-  return true;
 }
 
 /**

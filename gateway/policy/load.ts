@@ -132,7 +132,8 @@ export function parsePolicyDocuments(sources: PolicyDocumentSource[], options: P
   return { policies, skipped };
 }
 
-function* parseDocuments(source: PolicyDocumentSource): Generator<{ document: unknown; origin: PolicyOrigin }> {
+/** The non-empty YAML documents of one source, each with its origin. */
+export function* parseDocuments(source: PolicyDocumentSource): Generator<{ document: unknown; origin: PolicyOrigin }> {
   if (source.text.length > fileLimits.maxFileBytes) throw tooLarge(source.file);
   const parsed = parseAllDocuments(source.text, { uniqueKeys: true, prettyErrors: true });
   if ('empty' in parsed) {
@@ -166,14 +167,15 @@ function* parseDocuments(source: PolicyDocumentSource): Generator<{ document: un
   }
 }
 
-interface DocumentHeader {
+export interface DocumentHeader {
   readonly apiVersion: string;
   readonly group: string;
   readonly kind: string;
   readonly name?: string;
 }
 
-function readHeader(document: unknown, origin: PolicyOrigin): DocumentHeader {
+/** `apiVersion`, its API group, `kind` and `metadata.name` of a document, checked just enough to pick its reader. */
+export function readHeader(document: unknown, origin: PolicyOrigin): DocumentHeader {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     throw new ValidationError(origin.file, origin.documentIndex, '', 'document must be a mapping with apiVersion and kind');
   }

@@ -118,11 +118,7 @@ export function validateAuthorizationPolicy(document: unknown, origin: PolicyOri
     v.fail('apiVersion', `unsupported version ${JSON.stringify(apiVersion)}; expected security.istio.io/v1 or security.istio.io/v1beta1`);
   }
 
-  const metadata = v.object(root['metadata'], 'metadata');
-  for (const key of Object.keys(metadata)) if (!metadataFields.has(key)) v.fail(`metadata.${key}`, 'unknown field');
-  const name = v.dnsName(metadata['name'], 'metadata.name');
-  const namespace = metadata['namespace'] === undefined ? defaultNamespace : v.dnsName(metadata['namespace'], 'metadata.namespace');
-  const annotations = metadata['annotations'] === undefined ? {} : v.stringMap(metadata['annotations'], 'metadata.annotations');
+  const { name, namespace, annotations } = v.metadata(root['metadata'], defaultNamespace);
   const dryRun = annotations['istio.io/dry-run'] === 'true';
 
   const spec = root['spec'] === undefined || root['spec'] === null ? {} : v.object(root['spec'], 'spec');
@@ -142,28 +138,7 @@ export function validateAuthorizationPolicy(document: unknown, origin: PolicyOri
     v.fail('spec.provider', 'is required with action CUSTOM');
   }
 
-  let selector: Record<string, string> | undefined;
-  if (spec['selector'] !== undefined) {
-    const selectorObject = v.object(spec['selector'], 'spec.selector');
-    v.onlyFields(selectorObject, 'spec.selector', ['matchLabels']);
-    const matchLabels =
-      selectorObject['matchLabels'] === undefined ? {} : v.stringMap(selectorObject['matchLabels'], 'spec.selector.matchLabels');
-    // An empty selector selects every workload of the namespace, exactly like no selector.
-    if (Object.keys(matchLabels).length > 0) selector = matchLabels;
-  }
-  const targetRefs: PolicyTargetRef[] = [];
-  if (spec['targetRef'] !== undefined) {
-    if (spec['targetRefs'] !== undefined) v.fail('spec.targetRef', 'targetRef and targetRefs are mutually exclusive');
-    targetRefs.push(v.targetRef(spec['targetRef'], 'spec.targetRef', namespace));
-  }
-  if (spec['targetRefs'] !== undefined) {
-    v.list(spec['targetRefs'], 'spec.targetRefs').forEach((ref, i) =>
-      targetRefs.push(v.targetRef(ref, `spec.targetRefs[${i}]`, namespace)),
-    );
-  }
-  if (spec['selector'] !== undefined && targetRefs.length > 0) {
-    v.fail(spec['targetRef'] !== undefined ? 'spec.targetRef' : 'spec.targetRefs', 'selector and targetRef(s) are mutually exclusive');
-  }
+  const { selector, targetRefs } = v.targeting(spec, namespace);
 
   const rules =
     spec['rules'] === undefined
@@ -184,8 +159,11 @@ export function validateAuthorizationPolicy(document: unknown, origin: PolicyOri
   };
 }
 
-/** Field-by-field checks that throw a ValidationError at the first problem. */
-class Validator {
+/**
+ * Field-by-field checks that throw a ValidationError at the first problem.
+ * Shared with the other Istio kinds Gatehouse reads (RequestAuthentication).
+ */
+export class Validator {
   constructor(private readonly origin: PolicyOrigin) {}
 
   fail(field: string, problem: string): never {
@@ -226,6 +204,43 @@ class Validator {
     const result: Record<string, string> = {};
     for (const [key, entry] of Object.entries(object)) result[key] = this.string(entry, join(field, key));
     return result;
+  }
+
+  /** `metadata`: name, namespace (or `defaultNamespace`) and annotations; other ObjectMeta fields are tolerated. */
+  metadata(value: unknown, defaultNamespace: string): { name: string; namespace: string; annotations: Record<string, string> } {
+    const metadata = this.object(value, 'metadata');
+    for (const key of Object.keys(metadata)) if (!metadataFields.has(key)) this.fail(`metadata.${key}`, 'unknown field');
+    const name = this.dnsName(metadata['name'], 'metadata.name');
+    const namespace = metadata['namespace'] === undefined ? defaultNamespace : this.dnsName(metadata['namespace'], 'metadata.namespace');
+    const annotations = metadata['annotations'] === undefined ? {} : this.stringMap(metadata['annotations'], 'metadata.annotations');
+    return { name, namespace, annotations };
+  }
+
+  /** `spec.selector`, `spec.targetRef` and `spec.targetRefs`: which workloads the document applies to. */
+  targeting(spec: Record<string, unknown>, namespace: string): { selector?: Record<string, string>; targetRefs: PolicyTargetRef[] } {
+    let selector: Record<string, string> | undefined;
+    if (spec['selector'] !== undefined) {
+      const selectorObject = this.object(spec['selector'], 'spec.selector');
+      this.onlyFields(selectorObject, 'spec.selector', ['matchLabels']);
+      const matchLabels =
+        selectorObject['matchLabels'] === undefined ? {} : this.stringMap(selectorObject['matchLabels'], 'spec.selector.matchLabels');
+      // An empty selector selects every workload of the namespace, exactly like no selector.
+      if (Object.keys(matchLabels).length > 0) selector = matchLabels;
+    }
+    const targetRefs: PolicyTargetRef[] = [];
+    if (spec['targetRef'] !== undefined) {
+      if (spec['targetRefs'] !== undefined) this.fail('spec.targetRef', 'targetRef and targetRefs are mutually exclusive');
+      targetRefs.push(this.targetRef(spec['targetRef'], 'spec.targetRef', namespace));
+    }
+    if (spec['targetRefs'] !== undefined) {
+      this.list(spec['targetRefs'], 'spec.targetRefs').forEach((ref, i) =>
+        targetRefs.push(this.targetRef(ref, `spec.targetRefs[${i}]`, namespace)),
+      );
+    }
+    if (spec['selector'] !== undefined && targetRefs.length > 0) {
+      this.fail(spec['targetRef'] !== undefined ? 'spec.targetRef' : 'spec.targetRefs', 'selector and targetRef(s) are mutually exclusive');
+    }
+    return { ...(selector === undefined ? {} : { selector }), targetRefs };
   }
 
   targetRef(value: unknown, field: string, policyNamespace: string): PolicyTargetRef {
@@ -364,7 +379,7 @@ class Validator {
     return result;
   }
 
-  private stringList(value: unknown, field: string, maxLength: number = policyLimits.maxListLength): string[] {
+  stringList(value: unknown, field: string, maxLength: number = policyLimits.maxListLength): string[] {
     const list = this.list(value, field, maxLength);
     return list.map((entry, i) => this.string(entry, `${field}[${i}]`));
   }
