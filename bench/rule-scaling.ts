@@ -36,7 +36,7 @@ interface Subject {
   readonly visited: string;
 }
 
-export function runRuleScaling(options: RuleScalingOptions, log: (line: string) => void): BenchmarkReport {
+export async function runRuleScaling(options: RuleScalingOptions, log: (line: string) => void): Promise<BenchmarkReport> {
   const raw = decodedFixedCheckRequest() as RawCheckRequest;
   const subjects = options.sizes.map((size) => prepare(size, raw));
   const evaluateNs = new Map<number, number[]>(subjects.map((s) => [s.rules, []]));
@@ -45,14 +45,14 @@ export function runRuleScaling(options: RuleScalingOptions, log: (line: string) 
   // Warm-up: every size through both paths, so the JIT has seen all of them before timing.
   for (const subject of subjects) {
     timeEvaluate(subject, options.iterations);
-    timeCheck(subject, options.iterations / 4);
+    await timeCheck(subject, options.iterations / 4);
   }
   for (let round = 0; round < options.rounds; round++) {
     // Rotate the order each round so no size always runs first or last.
     const order = subjects.map((_, i) => subjects[(i + round) % subjects.length] as Subject);
     for (const subject of order) {
       evaluateNs.get(subject.rules)!.push(timeEvaluate(subject, options.iterations));
-      checkNs.get(subject.rules)!.push(timeCheck(subject, options.iterations / 4));
+      checkNs.get(subject.rules)!.push(await timeCheck(subject, options.iterations / 4));
     }
     log(`rule scaling round ${round + 1}/${options.rounds} done`);
   }
@@ -146,11 +146,11 @@ function timeEvaluate(subject: Subject, iterations: number): number {
 }
 
 /** Mean ns per `Authorizer.check` over `iterations` calls. */
-function timeCheck(subject: Subject, iterations: number): number {
+async function timeCheck(subject: Subject, iterations: number): Promise<number> {
   const raw = decodedFixedCheckRequest() as RawCheckRequest;
   let allowed = 0;
   const start = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) if (subject.authorizer.check(raw).decision.allowed) allowed++;
+  for (let i = 0; i < iterations; i++) if ((await subject.authorizer.check(raw)).decision.allowed) allowed++;
   const ns = Number(process.hrtime.bigint() - start) / iterations;
   if (allowed !== iterations) throw new Error(`${subject.rules} rules: ${iterations - allowed} checks were not allows`);
   return ns;

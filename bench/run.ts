@@ -84,9 +84,7 @@ function runOne(
     case 'cold-start':
       return runColdStart(quick ? { runs: 3 } : COLD_START_DEFAULTS, log);
     case 'rule-scaling':
-      return Promise.resolve(
-        runRuleScaling(quick ? { ...RULE_SCALING_DEFAULTS, rounds: 2, iterations: 4_000 } : RULE_SCALING_DEFAULTS, log),
-      );
+      return runRuleScaling(quick ? { ...RULE_SCALING_DEFAULTS, rounds: 2, iterations: 4_000 } : RULE_SCALING_DEFAULTS, log);
   }
 }
 

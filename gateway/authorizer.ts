@@ -11,8 +11,9 @@ import type { RawCheckRequest } from './envoy/check-request.js';
 import { DecisionCode } from './errors.js';
 import type { Decision } from './policy/decision.js';
 import { evaluate, type CompiledPolicySet } from './policy/index.js';
-import type { CheckInput } from './request/model.js';
-import { httpStatusOf } from './response/plan.js';
+import type { CheckInput, RequestAuth } from './request/model.js';
+import { httpStatusOf, type AuthenticationEffects } from './response/plan.js';
+import type { TokenErrorCode } from './identity/issuer-rule.js';
 
 /** Everything known about one Check after it was decided. */
 export interface CheckOutcome {
@@ -22,6 +23,19 @@ export interface CheckOutcome {
   readonly input?: CheckInput;
   /** The HTTP status the client gets: 200 on allow. */
   readonly httpStatus: number;
+  /** Headers request authentication adds or removes upstream, when a token was accepted. */
+  readonly authentication?: AuthenticationEffects;
+}
+
+/** The outcome of request authentication for one Check. */
+export type AuthenticationResult =
+  | { readonly kind: 'anonymous' }
+  | { readonly kind: 'authenticated'; readonly auth: RequestAuth; readonly effects: AuthenticationEffects }
+  | { readonly kind: 'rejected'; readonly code: TokenErrorCode; readonly reason: string };
+
+/** The request authentication stage, as the authorizer sees it. It never throws. */
+export interface Authenticator {
+  authenticate(input: CheckInput): Promise<AuthenticationResult>;
 }
 
 /** Where the authorizer gets the current policy set; swapped atomically on reload. */
@@ -41,6 +55,7 @@ export class Authorizer {
   constructor(
     config: GatehouseConfig,
     private readonly policies: PolicySource,
+    private readonly authenticator?: Authenticator,
   ) {
     this.context = createDecodeContext(config);
   }
@@ -51,7 +66,7 @@ export class Authorizer {
    * @example
    * const { decision } = authorizer.check(call.request, peerCertificate);
    */
-  check(raw: RawCheckRequest | undefined, connectionCertificate?: X509Certificate): CheckOutcome {
+  async check(raw: RawCheckRequest | undefined, connectionCertificate?: X509Certificate): Promise<CheckOutcome> {
     let decisionId = 'unassigned';
     try {
       const decoded = decodeCheckRequest(raw, connectionCertificate ? { ...this.context, connectionCertificate } : this.context);
@@ -59,8 +74,18 @@ export class Authorizer {
         decisionId = decoded.decisionId;
         return outcome(decisionId, denial(decoded.code, decoded.reason), undefined);
       }
-      decisionId = decoded.input.decisionId;
-      return outcome(decisionId, evaluate(this.policies.current(), decoded.input), decoded.input);
+      let input = decoded.input;
+      decisionId = input.decisionId;
+      let authentication: AuthenticationEffects | undefined;
+      if (this.authenticator) {
+        const result = await this.authenticator.authenticate(input);
+        if (result.kind === 'rejected') return outcome(decisionId, denial(result.code, result.reason), input);
+        if (result.kind === 'authenticated') {
+          input = { ...input, auth: result.auth };
+          authentication = result.effects;
+        }
+      }
+      return outcome(decisionId, evaluate(this.policies.current(), input), input, authentication);
     } catch {
       // Nothing here is expected to throw; if it does, the answer is still a denial.
       return outcome(decisionId, denial(DecisionCode.Internal, 'internal error while deciding'), undefined);
@@ -68,6 +93,11 @@ export class Authorizer {
   }
 }
 
-function outcome(decisionId: string, decision: Decision, input: CheckInput | undefined): CheckOutcome {
-  return { decisionId, decision, input, httpStatus: decision.allowed ? 200 : httpStatusOf(decision.code) };
+function outcome(
+  decisionId: string,
+  decision: Decision,
+  input: CheckInput | undefined,
+  authentication?: AuthenticationEffects,
+): CheckOutcome {
+  return { decisionId, decision, input, httpStatus: decision.allowed ? 200 : httpStatusOf(decision.code), authentication };
 }

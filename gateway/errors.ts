@@ -2,6 +2,7 @@
  * One vocabulary for everything that can go wrong or deny. Logs, metrics,
  * response bodies and tests all use these codes.
  */
+import type { TokenErrorCode } from './identity/issuer-rule.js';
 
 /** Stable reason codes for decisions. */
 export const DecisionCode = {
@@ -25,7 +26,11 @@ export const DecisionCode = {
   Unavailable: 'UNAVAILABLE',
 } as const;
 
-export type DecisionCode = (typeof DecisionCode)[keyof typeof DecisionCode];
+/**
+ * A decision's code: one of the above, or a request authentication failure
+ * (`TOKEN_…`, gateway/identity/issuer-rule.ts), which denies with 401.
+ */
+export type DecisionCode = (typeof DecisionCode)[keyof typeof DecisionCode] | TokenErrorCode;
 
 /** An error with a stable code and a reason a human can act on. */
 export class GatehouseError extends Error {

@@ -66,10 +66,11 @@ export async function startServer({ config, policies, log }: ServerDependencies)
     },
     {
       Check: (call: grpc.ServerUnaryCall<RawCheckRequest, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        const outcome = authorizer.check(call.request, tls ? connectionCertificate(call) : undefined);
-        logDecision(log, outcome);
-        callback(null, codec.encodeResponse(outcome));
-        registerReflection();
+        void authorizer.check(call.request, tls ? connectionCertificate(call) : undefined).then((outcome) => {
+          logDecision(log, outcome);
+          callback(null, codec.encodeResponse(outcome));
+          registerReflection();
+        });
       },
     },
   );
@@ -82,7 +83,7 @@ export async function startServer({ config, policies, log }: ServerDependencies)
         callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
         return;
       }
-      callback(null, explainResponse(authorizer.check(raw, connectionCertificate(call))));
+      void authorizer.check(raw, connectionCertificate(call)).then((outcome) => callback(null, explainResponse(outcome)));
     },
   });
   server.addService(serviceOf(definition, HEALTH_SERVICE), health.handlers());

@@ -20,7 +20,7 @@ export async function runCheck(configPath: string | undefined, requestFile: stri
     defaultNamespace: config.policies.defaultNamespace,
   });
   const text = requestFile === '-' ? await readStdin() : await readFile(requestFile, 'utf8');
-  const outcome = new Authorizer(config, { current: () => set }).check(toCheckRequest(parse(text)));
+  const outcome = await new Authorizer(config, { current: () => set }).check(toCheckRequest(parse(text)));
   process.stdout.write(json ? `${JSON.stringify(explain(outcome), null, 2)}\n` : formatExplanation(outcome));
   return outcome.decision.allowed ? 0 : 1;
 }

@@ -22,6 +22,71 @@ export interface WorkloadEntry {
   readonly service?: string;
 }
 
+/** Where Redis is and how to reach it. Secrets are read from files or the environment, never inline. */
+export interface RedisSettings {
+  /** Standalone: `redis://` or `rediss://` URL (without a password). */
+  readonly url?: string;
+  readonly sentinel?: { readonly masterName: string; readonly sentinels: readonly HostPort[] };
+  readonly cluster?: { readonly nodes: readonly HostPort[] };
+  readonly username?: string;
+  /** File holding the password (e.g. a mounted Kubernetes Secret). */
+  readonly passwordFile?: string;
+  /** Environment variable holding the password. */
+  readonly passwordEnv?: string;
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string; readonly servername?: string };
+  readonly keyPrefix: string;
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly db: number;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Gatehouse's extensions for an issuer; the Istio RequestAuthentication documents cannot say these. */
+export interface IssuerSettings {
+  readonly discovery?: boolean;
+  readonly algorithms?: readonly string[];
+  readonly clockSkewSeconds?: number;
+  readonly maxTokenAgeSeconds?: number;
+  readonly requiredClaims?: readonly string[];
+  readonly requiredType?: string;
+}
+
+export interface JwtSettings {
+  readonly maxTokenBytes: number;
+  /** Applied to every issuer, under `issuers.<issuer>`. */
+  readonly defaults: IssuerSettings;
+  readonly issuers: Readonly<Record<string, IssuerSettings>>;
+  readonly jwks: {
+    readonly fetchTimeoutMs: number;
+    readonly refreshIntervalSeconds: number;
+    readonly unknownKidCooldownSeconds: number;
+    readonly maxStaleSeconds: number;
+  };
+  readonly cache: {
+    readonly l1MaxEntries: number;
+    readonly l1MaxBytes: number;
+    readonly maxTtlSeconds: number;
+    readonly negativeTtlSeconds: number;
+  };
+  readonly revocation: {
+    /** While the revocation feed is down, cached verdicts older than this are not served. */
+    readonly maxCachedAgeWhileDisconnectedSeconds: number;
+    /** How long a "all tokens of this subject issued before T" revocation is kept. */
+    readonly subjectRevocationTtlSeconds: number;
+  };
+}
+
+/** The admin gRPC listener (revocation). Off the Check port, loopback by default. */
+export interface AdminSettings {
+  readonly enabled: boolean;
+  readonly host: string;
+  readonly port: number;
+}
+
 export interface GatehouseConfig {
   /** The file this configuration came from, or `<built-in>`. */
   readonly source: string;
@@ -53,6 +118,10 @@ export interface GatehouseConfig {
     readonly maxHeaderBytes: number;
     readonly maxPathBytes: number;
   };
+  /** Shared state between replicas; absent: each replica caches on its own and revocation is local. */
+  readonly redis?: RedisSettings;
+  readonly jwt: JwtSettings;
+  readonly admin: AdminSettings;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Seconds that in-flight Checks get to finish on SIGTERM before the server closes. */
   readonly drainSeconds: number;

@@ -10,7 +10,17 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { ValidationError } from '../errors.js';
 import { validatePeerConfig } from '../identity/index.js';
-import { DEFAULT_PORT, type GatehouseConfig, type TlsConfig, type WorkloadEntry } from './config.js';
+import {
+  DEFAULT_PORT,
+  type AdminSettings,
+  type GatehouseConfig,
+  type HostPort,
+  type IssuerSettings,
+  type JwtSettings,
+  type RedisSettings,
+  type TlsConfig,
+  type WorkloadEntry,
+} from './config.js';
 
 /** The demo configuration shipped with Gatehouse: the todo application. */
 export const DEMO_CONFIG_PATH = fileURLToPath(new URL('../../../deploy/examples/todo/gatehouse.yaml', import.meta.url));
@@ -47,7 +57,20 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const raw: unknown = doc.toJS() ?? {};
   const r = new FieldReader(file);
   const baseDir = path.dirname(path.resolve(file));
-  const root = r.object(raw, '', ['listen', 'tls', 'policies', 'identity', 'workloads', 'response', 'limits', 'log', 'drainSeconds']);
+  const root = r.object(raw, '', [
+    'listen',
+    'tls',
+    'policies',
+    'identity',
+    'workloads',
+    'response',
+    'limits',
+    'redis',
+    'jwt',
+    'admin',
+    'log',
+    'drainSeconds',
+  ]);
 
   const listen = r.object(root.listen ?? {}, 'listen', ['host', 'port']);
   const port = env.PORT !== undefined && env.PORT !== '' ? r.port(env.PORT, '$PORT') : r.port(listen.port ?? DEFAULT_PORT, 'listen.port');
@@ -97,6 +120,9 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       maxHeaderBytes: r.integer(limits.maxHeaderBytes ?? 96 * 1024, 'limits.maxHeaderBytes', 1024, 16 * 1024 * 1024),
       maxPathBytes: r.integer(limits.maxPathBytes ?? 8192, 'limits.maxPathBytes', 64, 1024 * 1024),
     },
+    redis: root.redis === undefined ? undefined : readRedis(r, root.redis, baseDir),
+    jwt: readJwt(r, root.jwt ?? {}),
+    admin: readAdmin(r, root.admin ?? {}),
     log: { level: level as GatehouseConfig['log']['level'] },
     drainSeconds: r.integer(root.drainSeconds ?? 10, 'drainSeconds', 0, 600),
   };
@@ -129,6 +155,178 @@ function readWorkload(r: FieldReader, value: unknown, field: string): WorkloadEn
     serviceAccount: r.string(entry.serviceAccount, `${field}.serviceAccount`),
     labels: labelMap,
     service: entry.service === undefined ? undefined : r.string(entry.service, `${field}.service`),
+  };
+}
+
+/** The port of the admin gRPC listener when enabled without one. */
+export const DEFAULT_ADMIN_PORT = 9192;
+
+function readRedis(r: FieldReader, value: unknown, baseDir: string): RedisSettings {
+  const redis = r.object(value, 'redis', [
+    'url',
+    'sentinel',
+    'cluster',
+    'username',
+    'passwordFile',
+    'passwordEnv',
+    'tls',
+    'keyPrefix',
+    'commandTimeoutMs',
+    'connectTimeoutMs',
+    'db',
+  ]);
+  const topologies = ['url', 'sentinel', 'cluster'].filter((key) => redis[key] !== undefined);
+  if (topologies.length !== 1) r.fail('redis', 'set exactly one of url, sentinel, cluster');
+  let url: string | undefined;
+  if (redis.url !== undefined) {
+    url = r.string(redis.url, 'redis.url');
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      r.fail('redis.url', `'${url}' is not a URL`);
+    }
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') r.fail('redis.url', 'must start with redis:// or rediss://');
+    if (parsed.password) r.fail('redis.url', 'must not contain a password: use passwordFile or passwordEnv');
+  }
+  const sentinel = redis.sentinel === undefined ? undefined : r.object(redis.sentinel, 'redis.sentinel', ['masterName', 'sentinels']);
+  const cluster = redis.cluster === undefined ? undefined : r.object(redis.cluster, 'redis.cluster', ['nodes']);
+  const tls = redis.tls === undefined ? undefined : r.object(redis.tls, 'redis.tls', ['caFile', 'certFile', 'keyFile', 'servername']);
+  const file = (field: string, v: unknown): string | undefined => (v === undefined ? undefined : path.resolve(baseDir, r.string(v, field)));
+  return {
+    url,
+    sentinel: sentinel && {
+      masterName: r.string(sentinel.masterName, 'redis.sentinel.masterName'),
+      sentinels: readHostPorts(r, sentinel.sentinels, 'redis.sentinel.sentinels'),
+    },
+    cluster: cluster && { nodes: readHostPorts(r, cluster.nodes, 'redis.cluster.nodes') },
+    username: redis.username === undefined ? undefined : r.string(redis.username, 'redis.username'),
+    passwordFile: file('redis.passwordFile', redis.passwordFile),
+    passwordEnv: redis.passwordEnv === undefined ? undefined : r.string(redis.passwordEnv, 'redis.passwordEnv'),
+    tls: tls && {
+      caFile: file('redis.tls.caFile', tls.caFile),
+      certFile: file('redis.tls.certFile', tls.certFile),
+      keyFile: file('redis.tls.keyFile', tls.keyFile),
+      servername: tls.servername === undefined ? undefined : r.string(tls.servername, 'redis.tls.servername'),
+    },
+    keyPrefix: r.string(redis.keyPrefix ?? 'gatehouse:', 'redis.keyPrefix'),
+    commandTimeoutMs: r.integer(redis.commandTimeoutMs ?? 50, 'redis.commandTimeoutMs', 1, 60_000),
+    connectTimeoutMs: r.integer(redis.connectTimeoutMs ?? 1000, 'redis.connectTimeoutMs', 1, 60_000),
+    db: r.integer(redis.db ?? 0, 'redis.db', 0, 15),
+  };
+}
+
+function readHostPorts(r: FieldReader, value: unknown, field: string): HostPort[] {
+  const list = r.array(value, field);
+  if (list.length === 0) r.fail(field, 'must name at least one host:port');
+  return list.map((item, i) => {
+    const text = r.string(item, `${field}[${i}]`);
+    const match = /^(.+):(\d{1,5})$/.exec(text);
+    if (!match) r.fail(`${field}[${i}]`, `'${text}' is not host:port`);
+    return { host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port: r.port(match[2], `${field}[${i}]`) };
+  });
+}
+
+const ISSUER_FIELDS = ['discovery', 'algorithms', 'clockSkewSeconds', 'maxTokenAgeSeconds', 'requiredClaims', 'requiredType'];
+const SUPPORTED_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+  'HS256',
+  'HS384',
+  'HS512',
+];
+
+function readIssuerSettings(r: FieldReader, value: unknown, field: string): IssuerSettings {
+  const issuer = r.object(value, field, ISSUER_FIELDS);
+  const algorithms = issuer.algorithms === undefined ? undefined : r.strings(issuer.algorithms, `${field}.algorithms`);
+  algorithms?.forEach((algorithm, i) => {
+    if (!SUPPORTED_ALGORITHMS.includes(algorithm)) {
+      r.fail(
+        `${field}.algorithms[${i}]`,
+        `'${algorithm}' is not a supported JWS algorithm (${SUPPORTED_ALGORITHMS.join(', ')}); 'none' is never accepted`,
+      );
+    }
+  });
+  if (algorithms?.length === 0) r.fail(`${field}.algorithms`, 'must name at least one algorithm');
+  return {
+    discovery: issuer.discovery === undefined ? undefined : r.boolean(issuer.discovery, `${field}.discovery`),
+    algorithms,
+    clockSkewSeconds:
+      issuer.clockSkewSeconds === undefined ? undefined : r.integer(issuer.clockSkewSeconds, `${field}.clockSkewSeconds`, 0, 600),
+    maxTokenAgeSeconds:
+      issuer.maxTokenAgeSeconds === undefined
+        ? undefined
+        : r.integer(issuer.maxTokenAgeSeconds, `${field}.maxTokenAgeSeconds`, 1, 31_536_000),
+    requiredClaims: issuer.requiredClaims === undefined ? undefined : r.strings(issuer.requiredClaims, `${field}.requiredClaims`),
+    requiredType: issuer.requiredType === undefined ? undefined : r.string(issuer.requiredType, `${field}.requiredType`),
+  };
+}
+
+function readJwt(r: FieldReader, value: unknown): JwtSettings {
+  const jwt = r.object(value, 'jwt', ['maxTokenBytes', 'defaults', 'issuers', 'jwks', 'cache', 'revocation']);
+  const jwks = r.object(jwt.jwks ?? {}, 'jwt.jwks', [
+    'fetchTimeoutMs',
+    'refreshIntervalSeconds',
+    'unknownKidCooldownSeconds',
+    'maxStaleSeconds',
+  ]);
+  const cache = r.object(jwt.cache ?? {}, 'jwt.cache', ['l1MaxEntries', 'l1MaxBytes', 'maxTtlSeconds', 'negativeTtlSeconds']);
+  const revocation = r.object(jwt.revocation ?? {}, 'jwt.revocation', [
+    'maxCachedAgeWhileDisconnectedSeconds',
+    'subjectRevocationTtlSeconds',
+  ]);
+  const issuers: Record<string, IssuerSettings> = {};
+  for (const [issuer, settings] of Object.entries(r.object(jwt.issuers ?? {}, 'jwt.issuers', undefined))) {
+    issuers[issuer] = readIssuerSettings(r, settings, `jwt.issuers.${issuer}`);
+  }
+  return {
+    maxTokenBytes: r.integer(jwt.maxTokenBytes ?? 16 * 1024, 'jwt.maxTokenBytes', 256, 1024 * 1024),
+    defaults: readIssuerSettings(r, jwt.defaults ?? {}, 'jwt.defaults'),
+    issuers,
+    jwks: {
+      fetchTimeoutMs: r.integer(jwks.fetchTimeoutMs ?? 2000, 'jwt.jwks.fetchTimeoutMs', 10, 60_000),
+      refreshIntervalSeconds: r.integer(jwks.refreshIntervalSeconds ?? 300, 'jwt.jwks.refreshIntervalSeconds', 1, 86_400),
+      unknownKidCooldownSeconds: r.integer(jwks.unknownKidCooldownSeconds ?? 30, 'jwt.jwks.unknownKidCooldownSeconds', 0, 3600),
+      maxStaleSeconds: r.integer(jwks.maxStaleSeconds ?? 86_400, 'jwt.jwks.maxStaleSeconds', 0, 30 * 86_400),
+    },
+    cache: {
+      l1MaxEntries: r.integer(cache.l1MaxEntries ?? 100_000, 'jwt.cache.l1MaxEntries', 1, 10_000_000),
+      l1MaxBytes: r.integer(cache.l1MaxBytes ?? 64 * 1024 * 1024, 'jwt.cache.l1MaxBytes', 1024, 16 * 1024 * 1024 * 1024),
+      maxTtlSeconds: r.integer(cache.maxTtlSeconds ?? 300, 'jwt.cache.maxTtlSeconds', 1, 86_400),
+      negativeTtlSeconds: r.integer(cache.negativeTtlSeconds ?? 5, 'jwt.cache.negativeTtlSeconds', 0, 300),
+    },
+    revocation: {
+      maxCachedAgeWhileDisconnectedSeconds: r.integer(
+        revocation.maxCachedAgeWhileDisconnectedSeconds ?? 5,
+        'jwt.revocation.maxCachedAgeWhileDisconnectedSeconds',
+        0,
+        3600,
+      ),
+      subjectRevocationTtlSeconds: r.integer(
+        revocation.subjectRevocationTtlSeconds ?? 86_400,
+        'jwt.revocation.subjectRevocationTtlSeconds',
+        60,
+        30 * 86_400,
+      ),
+    },
+  };
+}
+
+function readAdmin(r: FieldReader, value: unknown): AdminSettings {
+  const admin = r.object(value, 'admin', ['enabled', 'host', 'port']);
+  return {
+    enabled: r.boolean(admin.enabled ?? false, 'admin.enabled'),
+    host: r.string(admin.host ?? '127.0.0.1', 'admin.host'),
+    port: r.port(admin.port ?? DEFAULT_ADMIN_PORT, 'admin.port'),
   };
 }
 

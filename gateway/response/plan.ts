@@ -5,6 +5,7 @@
  */
 import type { GatehouseConfig } from '../config/config.js';
 import { DecisionCode } from '../errors.js';
+import type { TokenErrorCode } from '../identity/issuer-rule.js';
 import type { Decision } from '../policy/decision.js';
 import type { CheckInput } from '../request/model.js';
 
@@ -39,9 +40,10 @@ const GRPC_INVALID_ARGUMENT = 3;
 const GRPC_PERMISSION_DENIED = 7;
 const GRPC_UNAVAILABLE = 14;
 const GRPC_INTERNAL = 13;
+const GRPC_UNAUTHENTICATED = 16;
 
 /** HTTP and gRPC status for each decision code. */
-const STATUS: Record<DecisionCode, { http: number; grpc: number }> = {
+const STATUS: Record<Exclude<DecisionCode, TokenErrorCode>, { http: number; grpc: number }> = {
   [DecisionCode.Allowed]: { http: 200, grpc: GRPC_OK },
   [DecisionCode.PolicyDenied]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
   [DecisionCode.NoAllowMatch]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
@@ -55,7 +57,27 @@ const STATUS: Record<DecisionCode, { http: number; grpc: number }> = {
 
 /** The HTTP status a decision code maps to. */
 export function httpStatusOf(code: DecisionCode): number {
-  return STATUS[code].http;
+  return statusOf(code).http;
+}
+
+/** A failed request authentication is 401 UNAUTHENTICATED; everything else is in the table. */
+function statusOf(code: DecisionCode): { http: number; grpc: number } {
+  if (isTokenError(code)) return { http: 401, grpc: GRPC_UNAUTHENTICATED };
+  return STATUS[code] ?? STATUS[DecisionCode.Internal];
+}
+
+function isTokenError(code: DecisionCode): code is TokenErrorCode {
+  return code.startsWith('TOKEN_');
+}
+
+/**
+ * What request authentication adds to an allowed request: claim headers
+ * (`outputClaimToHeaders`, `outputPayloadToHeader`) and the token's own
+ * header to remove (unless `forwardOriginalToken`).
+ */
+export interface AuthenticationEffects {
+  readonly upstreamHeaders: readonly HeaderToSet[];
+  readonly upstreamHeadersToRemove: readonly string[];
 }
 
 /**
@@ -67,8 +89,9 @@ export function planResponse(
   decisionId: string,
   input: CheckInput | undefined,
   config: Pick<GatehouseConfig, 'response'>,
+  authentication?: AuthenticationEffects,
 ): ResponsePlan {
-  const status = STATUS[decision.code] ?? STATUS[DecisionCode.Internal];
+  const status = statusOf(decision.code);
   const metadata: Record<string, unknown> = {
     decision_id: decisionId,
     allowed: decision.allowed,
@@ -78,6 +101,7 @@ export function planResponse(
   if (decision.rule !== undefined) metadata.rule = decision.rule;
   if (decision.audited.length > 0) metadata.audited = [...decision.audited];
   if (input?.peer) metadata.peer = { principal: input.peer.principal, source: input.peer.source };
+  if (input?.auth) metadata.request_principal = input.auth.principal;
 
   const { peerHeader, decisionIdHeader } = config.response;
   if (decision.allowed && status.grpc === GRPC_OK) {
@@ -87,6 +111,10 @@ export function planResponse(
     if (input?.peer?.spiffe) upstreamHeaders.push({ name: peerHeader, value: input.peer.spiffe.uri, append: false });
     else if (input?.peer) upstreamHeaders.push({ name: peerHeader, value: input.peer.principal, append: false });
     else upstreamHeadersToRemove.push(peerHeader);
+    if (authentication) {
+      upstreamHeaders.push(...authentication.upstreamHeaders);
+      upstreamHeadersToRemove.push(...authentication.upstreamHeadersToRemove);
+    }
     return {
       allowed: true,
       httpStatus: 200,
@@ -108,6 +136,16 @@ export function planResponse(
     clientHeaders: [
       { name: 'content-type', value: 'application/json', append: false },
       { name: decisionIdHeader, value: decisionId, append: false },
+      // RFC 6750 §3: a failed bearer token gets a challenge naming the error, never the token.
+      ...(status.http === 401
+        ? [
+            {
+              name: 'www-authenticate',
+              value: `Bearer realm="gatehouse", error="invalid_token", error_description="${decision.code}"`,
+              append: false,
+            },
+          ]
+        : []),
     ],
     body,
     metadata,

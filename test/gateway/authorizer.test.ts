@@ -49,10 +49,10 @@ const checkRequest: fc.Arbitrary<RawCheckRequest> = fc.record(
   { requiredKeys: [] },
 );
 
-test('random CheckRequests never crash the pipeline and are allowed only by a policy decision', (t) => {
-  fc.assert(
-    fc.property(checkRequest, (raw) => {
-      const { decision, httpStatus } = authorizer.check(raw);
+test('random CheckRequests never crash the pipeline and are allowed only by a policy decision', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(checkRequest, async (raw) => {
+      const { decision, httpStatus } = await authorizer.check(raw);
       if (!decision.allowed) return httpStatus >= 400 && decision.code !== 'ALLOWED';
       // Istio semantics: an allow comes from a matching ALLOW rule, or from a workload no ALLOW policy applies to
       // (in the demo: reminder and share). The todo workload has ALLOW policies, so it is never allowed the second way.
@@ -64,7 +64,7 @@ test('random CheckRequests never crash the pipeline and are allowed only by a po
   t.pass();
 });
 
-test('an allowed request stays allowed only while its principal is exact: look-alikes are denied', (t) => {
+test('an allowed request stays allowed only while its principal is exact: look-alikes are denied', async (t) => {
   const request = (source: string): RawCheckRequest => ({
     attributes: {
       source: { principal: source },
@@ -72,7 +72,7 @@ test('an allowed request stays allowed only while its principal is exact: look-a
       request: { http: { method: 'GET', path: '/todos', host: 'todos' } },
     },
   });
-  t.true(authorizer.check(request('spiffe://cluster.local/ns/default/sa/reminder')).decision.allowed);
+  t.true((await authorizer.check(request('spiffe://cluster.local/ns/default/sa/reminder'))).decision.allowed);
   for (const lookAlike of [
     'spiffe://cluster.local/ns/default/sa/reminder2',
     'spiffe://cluster.local/ns/default/sa/reminder/x',
@@ -80,6 +80,6 @@ test('an allowed request stays allowed only while its principal is exact: look-a
     'spiffe://cluster.local/ns/default/sa/remіnder', // Cyrillic і
     'spiffe://evil.example/ns/default/sa/reminder',
   ]) {
-    t.false(authorizer.check(request(lookAlike)).decision.allowed, lookAlike);
+    t.false((await authorizer.check(request(lookAlike))).decision.allowed, lookAlike);
   }
 });
