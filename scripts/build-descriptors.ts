@@ -41,6 +41,7 @@ const entryFiles = [
   'envoy-api/envoy/service/auth/v3/external_auth.proto',
   'health/health/v1/health.proto',
   'gatehouse/gatehouse/policy/v1/policy_service.proto',
+  'gatehouse/gatehouse/admin/v1/admin_service.proto',
 ];
 
 function bufBuild(): Buffer {
@@ -81,7 +82,12 @@ function restoreMapFields(namespace: protobuf.NamespaceBase): void {
 }
 
 /** The services Gatehouse serves: everything else in the JSON form is dead weight at start-up. */
-const servedServices = ['envoy.service.auth.v3.Authorization', 'grpc.health.v1.Health', 'gatehouse.policy.v1.PolicyService'];
+const servedServices = [
+  'envoy.service.auth.v3.Authorization',
+  'grpc.health.v1.Health',
+  'gatehouse.policy.v1.PolicyService',
+  'gatehouse.admin.v1.AdminService',
+];
 
 /**
  * Keeps only the types the served services reach (requests, responses and
