@@ -46,6 +46,16 @@ const invalid: [name: string, yaml: string, field: string, env?: NodeJS.ProcessE
   ['upper-case header name', 'response: { peerHeader: X-Peer }', 'response.peerHeader'],
   ['unknown log level', 'log: { level: loud }', 'log.level'],
   ['top level is a list', '- a', '(top level)'],
+  ['two Redis topologies', 'redis: { url: "redis://a:6379", cluster: { nodes: ["b:6379"] } }', 'redis'],
+  ['password inside the Redis URL', 'redis: { url: "redis://:secret@a:6379" }', 'redis.url'],
+  ['Redis URL with another scheme', 'redis: { url: "http://a:6379" }', 'redis.url'],
+  ['cluster node without a port', 'redis: { cluster: { nodes: ["b"] } }', 'redis.cluster.nodes[0]'],
+  ['command timeout of zero', 'redis: { url: "redis://a", commandTimeoutMs: 0 }', 'redis.commandTimeoutMs'],
+  ['alg none for an issuer', 'jwt: { issuers: { "https://idp": { algorithms: [none] } } }', 'jwt.issuers.https://idp.algorithms[0]'],
+  ['empty algorithm list', 'jwt: { defaults: { algorithms: [] } }', 'jwt.defaults.algorithms'],
+  ['unknown issuer setting', 'jwt: { defaults: { leeway: 5 } }', 'jwt.defaults.leeway'],
+  ['cache TTL of zero', 'jwt: { cache: { maxTtlSeconds: 0 } }', 'jwt.cache.maxTtlSeconds'],
+  ['admin port out of range', 'admin: { port: 99999 }', 'admin.port'],
   ['malformed trusted XFCC peer', 'identity: { xfcc: { trustedPeers: ["spiffe://Bad.Domain/x"] } }', 'identity'],
   ['malformed trust domain', 'identity: { trustDomains: ["Not A Domain"] }', 'identity'],
 ];
@@ -65,4 +75,36 @@ test('rejects broken YAML and duplicate keys with the file name', (t) => {
 
 test('a missing file is a clear error', async (t) => {
   await t.throwsAsync(loadConfig('/nonexistent/gatehouse.yaml'), { message: /cannot read the file: ENOENT/ });
+});
+
+test('redis, jwt and admin sections: defaults and files resolved against the config folder', (t) => {
+  const config = parseConfig(
+    `
+redis:
+  sentinel: { masterName: mymaster, sentinels: ["10.0.0.1:26379", "[::1]:26380"] }
+  passwordFile: secrets/redis-password
+  tls: { caFile: tls/ca.crt }
+jwt:
+  defaults: { algorithms: [ES256], clockSkewSeconds: 10 }
+  issuers: { "https://idp.example": { requiredType: at+jwt, maxTokenAgeSeconds: 3600 } }
+admin: { enabled: true }
+`,
+    '/etc/gh/gatehouse.yaml',
+  );
+  t.deepEqual(config.redis?.sentinel, {
+    masterName: 'mymaster',
+    sentinels: [
+      { host: '10.0.0.1', port: 26379 },
+      { host: '::1', port: 26380 },
+    ],
+  });
+  t.is(config.redis?.passwordFile, '/etc/gh/secrets/redis-password');
+  t.is(config.redis?.tls?.caFile, '/etc/gh/tls/ca.crt');
+  t.is(config.redis?.keyPrefix, 'gatehouse:');
+  t.is(config.redis?.commandTimeoutMs, 50);
+  t.deepEqual(config.jwt.defaults.algorithms, ['ES256']);
+  t.is(config.jwt.issuers['https://idp.example']?.requiredType, 'at+jwt');
+  t.is(config.jwt.cache.maxTtlSeconds, 300);
+  t.deepEqual(config.admin, { enabled: true, host: '127.0.0.1', port: 9192 });
+  t.is(parseConfig('', 'c.yaml').redis, undefined, 'no Redis unless configured');
 });
