@@ -10,3 +10,21 @@ export { parseXfcc, defaultMaxXfccBytes, defaultMaxXfccElements } from './xfcc.j
 export type { XfccElement, XfccParseOptions, XfccResult } from './xfcc.js';
 export { resolvePeer, validatePeerConfig, maxPrincipalBytes } from './peer.js';
 export type { PeerConfig, PeerEvidence, PeerResult } from './peer.js';
+export { TokenErrorCode } from './issuer-rule.js';
+export type { IssuerExtensions, IssuerRule, TokenLocation, TokenVerdict, VerifiedToken } from './issuer-rule.js';
+export { defaultIssuerExtensions, supportedAlgorithms, validateIssuerExtensions } from './issuer-extensions.js';
+export {
+  parseRequestAuthentications,
+  validateRequestAuthentication,
+  compileRequestAuthentications,
+  issuerRuleFingerprint,
+  RequestAuthenticationSet,
+  requestAuthenticationLimits,
+} from './request-authentication.js';
+export type { JwtRule, LoadedRequestAuthentications, RequestAuthentication } from './request-authentication.js';
+export { defaultTokenLocations, defaultMaxTokenBytes, extractToken, tokenLocationKey, describeTokenLocation } from './token-location.js';
+export type { ExtractOptions, TokenExtraction } from './token-location.js';
+export { JwksManager, JwksRegistry, KeysUnavailableError, checkJwks, jwksSourceOf, jwksSourceKey, defaultJwksOptions } from './jwks.js';
+export type { JwksOptions, JwksSource } from './jwks.js';
+export { peekIssuer, verifyToken, authenticateRequest, certificateThumbprint } from './jwt.js';
+export type { RequestTokenOutcome, VerifyContext } from './jwt.js';

@@ -36,6 +36,8 @@ export interface IssuerRule {
   readonly jwksUri?: string;
   /** Inline JWKS (Istio `jwks`, a JSON string in the document). */
   readonly jwks?: JSONWebKeySet;
+  /** Istio `timeout`: how long one JWKS (or discovery) fetch may take; the JWKS manager's default when absent. */
+  readonly jwksFetchTimeoutMs?: number;
   /** Where to look; Istio's default is `Authorization: Bearer <token>` and the `access_token` query parameter. */
   readonly locations: readonly TokenLocation[];
   readonly outputPayloadToHeader?: string;
@@ -93,5 +95,4 @@ export interface VerifiedToken {
 }
 
 export type TokenVerdict =
-  | { readonly ok: true; readonly token: VerifiedToken }
-  | { readonly ok: false; readonly code: TokenErrorCode; readonly reason: string };
+  { readonly ok: true; readonly token: VerifiedToken } | { readonly ok: false; readonly code: TokenErrorCode; readonly reason: string };
