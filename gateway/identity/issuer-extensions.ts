@@ -6,7 +6,7 @@
 import { ValidationError } from '../errors.js';
 import type { IssuerExtensions } from './issuer-rule.js';
 
-/** Asymmetric JWS algorithms only: HMAC needs a shared secret and is accepted only when listed explicitly. */
+/** Asymmetric JWS algorithms only. */
 export const defaultIssuerExtensions: IssuerExtensions = Object.freeze({
   discovery: false,
   algorithms: Object.freeze(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']),
@@ -14,11 +14,12 @@ export const defaultIssuerExtensions: IssuerExtensions = Object.freeze({
   requiredClaims: Object.freeze([]),
 });
 
-/** Every JWS `alg` Gatehouse can verify (RFC 7518 §3.1 plus EdDSA / Ed25519 of RFC 8037 and RFC 9864). */
+/**
+ * Every JWS `alg` Gatehouse can verify (RFC 7518 §3.1 plus EdDSA / Ed25519 of
+ * RFC 8037 and RFC 9864). No HMAC: keys come from JSON Web Key Sets, which
+ * publish public keys, so there is no secret to verify an `HS*` token with.
+ */
 export const supportedAlgorithms: ReadonlySet<string> = new Set([
-  'HS256',
-  'HS384',
-  'HS512',
   'RS256',
   'RS384',
   'RS512',
@@ -53,6 +54,9 @@ export function validateIssuerExtensions(extensions: IssuerExtensions, file: str
   if (extensions.algorithms.length === 0) fail('algorithms', 'must list at least one algorithm');
   extensions.algorithms.forEach((algorithm, i) => {
     if (algorithm.toLowerCase() === 'none') fail(`algorithms[${i}]`, '"none" (unsigned tokens) is never allowed');
+    if (/^HS\d+$/.test(algorithm)) {
+      fail(`algorithms[${i}]`, `"${algorithm}" (HMAC) needs a shared secret; key sets hold public keys only, so it is not supported`);
+    }
     if (!supportedAlgorithms.has(algorithm)) {
       fail(`algorithms[${i}]`, `"${algorithm}" is not a supported JWS algorithm (one of ${[...supportedAlgorithms].join(', ')})`);
     }

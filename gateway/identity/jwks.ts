@@ -382,7 +382,7 @@ export class JwksManager {
   }
 
   private storeKey(): string {
-    return `gatehouse:jwks:v1:${sha256Hex(this.sourceKey)}`;
+    return `jwks:v1:${sha256Hex(this.sourceKey)}`; // the store adds its own prefix (`gatehouse:`)
   }
 }
 

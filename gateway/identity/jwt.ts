@@ -53,9 +53,8 @@ export function peekIssuer(token: string, maxTokenBytes: number = defaultMaxToke
 /**
  * Verifies a token under one issuer rule, with keys from `keys`. Never rejects.
  *
- * An HMAC (`HS*`) token is refused with AlgorithmNotAllowed unless the rule's
- * algorithms list it; if listed, it still needs an `oct` key in the issuer's
- * key set, so an RSA public key can never serve as its secret (NoMatchingKey).
+ * An HMAC (`HS*`) token is always refused with AlgorithmNotAllowed: key sets
+ * hold public keys only, so an RSA public key can never serve as its secret.
  *
  * @example
  * const verdict = await verifyToken(token, rule, registry.forRule(rule), { peerCertificateSha256Hex: peer.certificate?.sha256 });
