@@ -33,17 +33,17 @@ export interface RevocationView {
 }
 
 export interface TokenCacheOptions {
-  /** L1 entry bound. Default 10 000. */
+  /** L1 entry bound. Default 100 000. */
   readonly maxEntries?: number;
-  /** L1 byte bound (JSON size of the entries). Default 32 MiB. */
+  /** L1 byte bound (JSON size of the entries). Default 64 MiB. */
   readonly maxBytes?: number;
   /** No verdict is cached longer than this after verification, whatever the token's `exp`. Default 300. */
   readonly maxTtlSeconds?: number;
-  /** How long a `TOKEN_BAD_SIGNATURE` verdict is remembered. Default 10; 0 turns the negative cache off. */
+  /** How long a `TOKEN_BAD_SIGNATURE` verdict is remembered. Default 5; 0 turns the negative cache off. */
   readonly negativeTtlSeconds?: number;
   /** Default 1000. */
   readonly negativeMaxEntries?: number;
-  /** While the revocation feed is down, L1 entries older than this are verified again (or read from L2). Default 10 000. */
+  /** While the revocation feed is down, L1 entries older than this are verified again (or read from L2). Default 5000. */
   readonly maxL1AgeWhileDisconnectedMs?: number;
   /** L2. Without it the cache is L1 only. */
   readonly shared?: SharedStore;
@@ -55,12 +55,12 @@ export interface TokenCacheOptions {
 }
 
 export const TOKEN_CACHE_DEFAULTS = {
-  maxEntries: 10_000,
-  maxBytes: 32 * 1024 * 1024,
+  maxEntries: 100_000,
+  maxBytes: 64 * 1024 * 1024,
   maxTtlSeconds: 300,
-  negativeTtlSeconds: 10,
+  negativeTtlSeconds: 5,
   negativeMaxEntries: 1000,
-  maxL1AgeWhileDisconnectedMs: 10_000,
+  maxL1AgeWhileDisconnectedMs: 5000,
 } as const;
 
 /** Where a lookup's verdict came from. `verified`: `verifyLocally` ran (whatever it said). */
