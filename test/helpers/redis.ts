@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,8 @@ export interface SpawnRedisOptions {
   readonly port?: number;
   /** Extra `redis-server` arguments, e.g. `['--cluster-enabled', 'yes']`. */
   readonly args?: readonly string[];
+  /** Run as a Sentinel monitoring the master at this port under this name (quorum 1). */
+  readonly sentinelOf?: { readonly masterName: string; readonly port: number };
 }
 
 /**
@@ -98,23 +100,24 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-'));
   let child: ChildProcess | undefined;
+  const serverArgs = (): string[] => [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--enable-debug-command',
+    'yes',
+    ...(options.args ?? []),
+  ];
 
   const start = async (): Promise<void> => {
-    const args = [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--enable-debug-command',
-      'yes',
-      ...(options.args ?? []),
-    ];
+    const args = options.sentinelOf ? sentinelArgs(dir, port, options.sentinelOf) : serverArgs();
     const spawned = spawn('redis-server', args, { stdio: 'ignore' });
     child = spawned;
     let exited = false;
@@ -155,6 +158,23 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A Sentinel needs a writable configuration file; it rewrites it as it learns the topology. */
+function sentinelArgs(dir: string, port: number, of: { masterName: string; port: number }): string[] {
+  const file = join(dir, 'sentinel.conf');
+  writeFileSync(
+    file,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor ${of.masterName} 127.0.0.1 ${of.port} 1`,
+      `sentinel down-after-milliseconds ${of.masterName} 1000`,
+      '',
+    ].join('\n'),
+  );
+  return [file, '--sentinel'];
 }
 
 /** A Redis URL for tests and how to let go of it. */

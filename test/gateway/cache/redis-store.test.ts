@@ -193,3 +193,21 @@ test('Cluster of three masters: keys across slots, and two replicas share L2', a
   await replicaA.flushWrites();
   t.is((await replicaB.lookup('k', 'ES256', countingVerifier(ok(token)).verify)).tier, 'l2');
 });
+
+test('Sentinel: the store reads and writes on the master the sentinel names', async (t) => {
+  const master = await spawnRedis();
+  t.teardown(() => master.stop());
+  const sentinel = await spawnRedis({ sentinelOf: { masterName: 'gatehouse', port: master.port } });
+  t.teardown(() => sentinel.stop());
+  const prefix = uniquePrefix('sentinel');
+  const redis = await connect(t, {
+    sentinel: { masterName: 'gatehouse', sentinels: [{ host: '127.0.0.1', port: sentinel.port }] },
+    keyPrefix: prefix,
+  });
+  const store = new RedisStore(redis.commands, prefix);
+  await store.set('k', 'v', 5000);
+  t.is(await store.get('k'), 'v');
+  const direct = new Redis(master.port, '127.0.0.1');
+  t.teardown(() => direct.disconnect());
+  t.is(await direct.get(`${prefix}k`), 'v', 'written on the master');
+});
