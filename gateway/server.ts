@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { Authorizer, type CheckOutcome, type PolicySource } from './authorizer.js';
+import { Authorizer, type Authenticator, type CheckOutcome, type PolicySource } from './authorizer.js';
 import type { GatehouseConfig } from './config/config.js';
 import { CheckCodec } from './envoy/check-codec.js';
 import { loadPackageDefinition, loadProtobufRoot, reflectionDefinition } from './envoy/descriptors.js';
@@ -30,6 +30,8 @@ export interface ServerDependencies {
   readonly config: GatehouseConfig;
   readonly policies: PolicySource;
   readonly log: Logger;
+  /** Request authentication (tokens); without it every request is token-less. */
+  readonly authenticator?: Authenticator;
 }
 
 /**
@@ -39,9 +41,9 @@ export interface ServerDependencies {
  * const server = await startServer({ config, policies: store, log });
  * process.on('SIGTERM', () => void server.drain());
  */
-export async function startServer({ config, policies, log }: ServerDependencies): Promise<RunningServer> {
+export async function startServer({ config, policies, log, authenticator: tokens }: ServerDependencies): Promise<RunningServer> {
   const definition = loadPackageDefinition();
-  const authorizer = new Authorizer(config, policies);
+  const authorizer = new Authorizer(config, policies, tokens);
   const health = new HealthStatus([AUTHORIZATION_SERVICE, POLICY_SERVICE]);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
 

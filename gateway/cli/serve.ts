@@ -1,11 +1,16 @@
 /**
  * `gatehouse serve`: load config and policies (failing fast on any error),
- * start the server, watch the policies, drain on SIGTERM/SIGINT.
+ * open shared state (Redis when configured), start the server and, when
+ * enabled, the admin listener; watch the policies; drain on SIGTERM/SIGINT.
  */
+import { startAdminServer } from '../admin-server.js';
+import { issuerExtensions } from '../config/issuers.js';
 import { loadConfig, DEMO_CONFIG_PATH } from '../config/load.js';
+import { TokenAuthenticator } from '../identity/token-authenticator.js';
 import { createLogger } from '../log.js';
 import { PolicyStore } from '../policy/watch.js';
 import { startServer } from '../server.js';
+import { openSharedState } from '../shared-state.js';
 
 export async function runServe(configPath: string | undefined): Promise<number> {
   const config = await loadConfig(configPath ?? DEMO_CONFIG_PATH, process.env);
@@ -14,16 +19,35 @@ export async function runServe(configPath: string | undefined): Promise<number> 
 
   const policies = await PolicyStore.open(
     config.policies.paths,
-    { rootNamespace: config.policies.rootNamespace, defaultNamespace: config.policies.defaultNamespace },
+    {
+      rootNamespace: config.policies.rootNamespace,
+      defaultNamespace: config.policies.defaultNamespace,
+      extensionsFor: issuerExtensions(config.jwt),
+    },
     log,
   );
   if (config.policies.watch) await policies.watch();
-  const server = await startServer({ config, policies, log });
+
+  const shared = await openSharedState(config, process.env, log);
+  // Keys are fetched in the background (from Redis first, then the IdP): start-up never waits on the IdP.
+  void shared.keys.prefetch(policies.currentAuthentication().issuers);
+  policies.onReload((snapshot) => void shared.keys.prefetch(snapshot.authentication.issuers));
+  const authenticator = new TokenAuthenticator({
+    rules: policies,
+    keys: shared.keys,
+    cache: shared.cache,
+    maxTokenBytes: config.jwt.maxTokenBytes,
+  });
+
+  const server = await startServer({ config, policies, log, authenticator });
+  const admin = config.admin.enabled ? await startAdminServer(config.admin, shared.revocation, log) : undefined;
 
   const stop = (signal: string): void => {
     log.info({ signal }, 'shutting down');
     policies.close();
-    void server.drain().then(() => process.exit(0));
+    void Promise.all([server.drain(), admin?.close()])
+      .then(() => shared.close())
+      .then(() => process.exit(0));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

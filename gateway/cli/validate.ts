@@ -1,19 +1,28 @@
 /**
- * `gatehouse validate`: lints a policy set and reports the first error with
- * file, document and field, or a summary of what was loaded.
+ * `gatehouse validate`: lints a policy set (AuthorizationPolicy and
+ * RequestAuthentication documents) and reports the first error with file,
+ * document and field, or a summary of what was loaded.
  */
+import { issuerExtensions } from '../config/issuers.js';
 import { loadConfig, DEMO_CONFIG_PATH } from '../config/load.js';
-import { loadPolicySet } from '../policy/index.js';
+import { compileRequestAuthentications, parseRequestAuthentications } from '../identity/index.js';
+import { compilePolicySet, parsePolicyDocuments, readPolicySources } from '../policy/index.js';
 
 export async function runValidate(configPath: string | undefined, paths: string[]): Promise<number> {
   const config = await loadConfig(configPath ?? DEMO_CONFIG_PATH, {});
   const targets = paths.length > 0 ? paths : [...config.policies.paths];
+  const options = { rootNamespace: config.policies.rootNamespace, defaultNamespace: config.policies.defaultNamespace };
   try {
-    const set = await loadPolicySet(targets, {
-      rootNamespace: config.policies.rootNamespace,
-      defaultNamespace: config.policies.defaultNamespace,
-    });
-    process.stdout.write(`ok: ${set.policyCount} policies, ${set.ruleCount} rules\n`);
+    const sources = await readPolicySources(targets);
+    const set = compilePolicySet(parsePolicyDocuments(sources, options), options);
+    const authentication = compileRequestAuthentications(
+      parseRequestAuthentications(sources, options),
+      issuerExtensions(config.jwt),
+      options,
+    );
+    process.stdout.write(
+      `ok: ${set.policyCount} policies, ${set.ruleCount} rules; ${authentication.documentCount} request authentications, ${authentication.ruleCount} issuer rules\n`,
+    );
     for (const skipped of set.skipped) {
       process.stdout.write(
         `  skipped ${skipped.file}#${skipped.documentIndex} ${skipped.kind}${skipped.name ? ` ${skipped.name}` : ''}: ${skipped.note}\n`,

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { ValidationError } from '../errors.js';
-import { validatePeerConfig } from '../identity/index.js';
+import { supportedAlgorithms, validatePeerConfig } from '../identity/index.js';
 import {
   DEFAULT_PORT,
   type AdminSettings,
@@ -228,31 +228,15 @@ function readHostPorts(r: FieldReader, value: unknown, field: string): HostPort[
 }
 
 const ISSUER_FIELDS = ['discovery', 'algorithms', 'clockSkewSeconds', 'maxTokenAgeSeconds', 'requiredClaims', 'requiredType'];
-const SUPPORTED_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'HS256',
-  'HS384',
-  'HS512',
-];
 
 function readIssuerSettings(r: FieldReader, value: unknown, field: string): IssuerSettings {
   const issuer = r.object(value, field, ISSUER_FIELDS);
   const algorithms = issuer.algorithms === undefined ? undefined : r.strings(issuer.algorithms, `${field}.algorithms`);
   algorithms?.forEach((algorithm, i) => {
-    if (!SUPPORTED_ALGORITHMS.includes(algorithm)) {
+    if (!supportedAlgorithms.has(algorithm)) {
       r.fail(
         `${field}.algorithms[${i}]`,
-        `'${algorithm}' is not a supported JWS algorithm (${SUPPORTED_ALGORITHMS.join(', ')}); 'none' is never accepted`,
+        `'${algorithm}' is not a supported JWS algorithm (${[...supportedAlgorithms].join(', ')}); 'none' and HMAC are never accepted`,
       );
     }
   });

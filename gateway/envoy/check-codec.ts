@@ -47,7 +47,10 @@ export class CheckCodec {
 
   /** Encodes the CheckResponse for an outcome. */
   encodeResponse(outcome: CheckOutcome): Buffer {
-    if (outcome.decisionId.length !== UUID_LENGTH) return this.encodeFresh(outcome, outcome.decisionId).bytes;
+    // Claim headers differ per user: such responses are encoded whole rather than filling the memo.
+    if (outcome.decisionId.length !== UUID_LENGTH || (outcome.authentication?.upstreamHeaders.length ?? 0) > 0) {
+      return this.encodeFresh(outcome, outcome.decisionId).bytes;
+    }
     const key = templateKey(outcome);
     let template = this.templates.get(key);
     if (!template) {
@@ -59,7 +62,7 @@ export class CheckCodec {
   }
 
   private encodeFresh(outcome: CheckOutcome, decisionId: string): Template {
-    const plan = planResponse(outcome.decision, decisionId, outcome.input, this.config);
+    const plan = planResponse(outcome.decision, decisionId, outcome.input, this.config, outcome.authentication);
     const message = this.responseType.fromObject(encodeCheckResponse(plan));
     const bytes = Buffer.from(this.responseType.encode(message).finish());
     const idOffsets: number[] = [];
@@ -69,8 +72,9 @@ export class CheckCodec {
 }
 
 /** Everything a response depends on except the decision id. */
-function templateKey({ decision, input }: CheckOutcome): string {
+function templateKey({ decision, input, authentication }: CheckOutcome): string {
   const peer = input?.peer;
   const audited = decision.audited.length === 0 ? '' : decision.audited.join(',');
-  return `${decision.code}\u0000${decision.allowed}\u0000${decision.policy ?? ''}\u0000${decision.rule ?? ''}\u0000${audited}\u0000${peer?.principal ?? ''}\u0000${peer?.source ?? ''}\u0000${peer?.spiffe?.uri ?? ''}\u0000${decision.reason}`;
+  const removed = authentication === undefined ? '' : authentication.upstreamHeadersToRemove.join(',');
+  return `${decision.code}\u0000${decision.allowed}\u0000${decision.policy ?? ''}\u0000${decision.rule ?? ''}\u0000${audited}\u0000${peer?.principal ?? ''}\u0000${peer?.source ?? ''}\u0000${peer?.spiffe?.uri ?? ''}\u0000${input?.auth?.principal ?? ''}\u0000${removed}\u0000${decision.reason}`;
 }

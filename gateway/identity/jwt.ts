@@ -204,9 +204,19 @@ function checkSize(token: string, maxTokenBytes: number): Failure | undefined {
 export type RequestTokenOutcome =
   /** No token in any location the applicable rules look at: no request principal; policies decide. */
   | { readonly outcome: 'absent' }
-  | { readonly outcome: 'verified'; readonly token: VerifiedToken; readonly rule: IssuerRule; readonly location: TokenLocation }
+  | {
+      readonly outcome: 'verified';
+      readonly token: VerifiedToken;
+      readonly rule: IssuerRule;
+      readonly location: TokenLocation;
+      /** The compact token itself (for `outputPayloadToHeader`); never logged. */
+      readonly compact: string;
+    }
   /** A token was present and is not valid: Istio answers 401. */
   | { readonly outcome: 'rejected'; readonly code: TokenErrorCode; readonly reason: string };
+
+/** Verifies one token under one rule: `verifyToken` itself, or a cache in front of it. */
+export type TokenVerifier = (token: string, rule: IssuerRule) => Promise<TokenVerdict>;
 
 /**
  * Istio's request authentication for one request: find the token where the
@@ -214,18 +224,18 @@ export type RequestTokenOutcome =
  * of them verifies it. Never rejects.
  *
  * @example
- * const outcome = await authenticateRequest(input.request, set.rulesFor(input.workload), (rule) => registry.forRule(rule), {
- *   peerCertificateSha256Hex: input.peer?.certificate?.sha256,
- * });
+ * const outcome = await authenticateRequest(input.request, set.rulesFor(input.workload), (token, rule) =>
+ *   verifyToken(token, rule, registry.forRule(rule), { peerCertificateSha256Hex: input.peer?.certificate?.sha256 }),
+ * );
  */
 export async function authenticateRequest(
   request: HttpRequestModel,
   rules: readonly IssuerRule[],
-  keysFor: (rule: IssuerRule) => Pick<JwksManager, 'getKey'>,
-  context: VerifyContext = {},
+  verify: TokenVerifier,
+  options: { readonly maxTokenBytes?: number } = {},
 ): Promise<RequestTokenOutcome> {
   if (rules.length === 0) return { outcome: 'absent' };
-  const maxTokenBytes = context.maxTokenBytes ?? defaultMaxTokenBytes;
+  const maxTokenBytes = options.maxTokenBytes ?? defaultMaxTokenBytes;
   const found = extractToken(request, rules, { maxTokenBytes });
   if (!found.found)
     return found.error === undefined ? { outcome: 'absent' } : { outcome: 'rejected', code: found.error, reason: found.reason };
@@ -241,8 +251,8 @@ export async function authenticateRequest(
   }
   let first: Failure | undefined;
   for (const rule of candidates) {
-    const verdict = await verifyToken(found.token, rule, keysFor(rule), context);
-    if (verdict.ok) return { outcome: 'verified', token: verdict.token, rule, location: found.location };
+    const verdict = await verify(found.token, rule);
+    if (verdict.ok) return { outcome: 'verified', token: verdict.token, rule, location: found.location, compact: found.token };
     first ??= verdict;
   }
   const failure = first as Failure;

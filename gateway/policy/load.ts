@@ -82,6 +82,9 @@ const documentReaders: ReadonlyMap<string, DocumentReader> = new Map([
  * @example
  * const loaded = parsePolicyDocuments([{ file: 'inline.yaml', text }]);
  */
+/** Kinds in the same files that other stages read (request authentication). */
+const KINDS_READ_ELSEWHERE = new Set(['security.istio.io/RequestAuthentication']);
+
 export function parsePolicyDocuments(sources: PolicyDocumentSource[], options: PolicyOptions = {}): LoadedPolicies {
   const resolved: Required<PolicyOptions> = {
     rootNamespace: options.rootNamespace ?? 'istio-system',
@@ -96,6 +99,7 @@ export function parsePolicyDocuments(sources: PolicyDocumentSource[], options: P
       const header = readHeader(document, origin);
       const reader = documentReaders.get(`${header.group}/${header.kind}`);
       if (reader === undefined) {
+        if (KINDS_READ_ELSEWHERE.has(`${header.group}/${header.kind}`)) continue;
         skipped.push({
           ...origin,
           kind: header.kind,

@@ -1,12 +1,15 @@
 /**
- * Holds the live policy set and swaps it atomically when its files change.
- * An invalid new set is rejected with its precise error and the last good set
- * keeps serving; starting with an invalid set fails fast with the same error.
+ * Holds the live policy set, and the RequestAuthentication rules read from
+ * the same files, and swaps both atomically when the files change. An invalid
+ * new set is rejected with its precise error and the last good set keeps
+ * serving; starting with an invalid set fails fast with the same error.
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { IssuerExtensions } from '../identity/issuer-rule.js';
+import { compileRequestAuthentications, parseRequestAuthentications, type RequestAuthenticationSet } from '../identity/index.js';
 import type { Logger } from '../log.js';
 import { compilePolicySet, parsePolicyDocuments, readPolicySources, type CompiledPolicySet, type PolicyOptions } from './index.js';
 
@@ -16,6 +19,17 @@ export interface PolicyStoreStats {
   readonly rejections: number;
   readonly lastError?: string;
   readonly loadedAt: Date;
+}
+
+/** Everything compiled from one version of the policy files. */
+export interface PolicySnapshot {
+  readonly policies: CompiledPolicySet;
+  readonly authentication: RequestAuthenticationSet;
+}
+
+export interface PolicyStoreOptions extends PolicyOptions {
+  /** Gatehouse's per-issuer extensions (from gatehouse.yaml) for an issuer named by a RequestAuthentication. */
+  readonly extensionsFor: (issuer: string) => IssuerExtensions;
 }
 
 const DEBOUNCE_MS = 150;
@@ -29,30 +43,41 @@ export class PolicyStore {
   private rejections = 0;
   private lastError: string | undefined;
   private loadedAt = new Date();
+  private readonly listeners = new Set<(snapshot: PolicySnapshot) => void>();
 
   private constructor(
     private readonly paths: readonly string[],
-    private readonly options: PolicyOptions,
+    private readonly options: PolicyStoreOptions,
     private readonly log: Logger,
-    private set: CompiledPolicySet,
+    private snapshot: PolicySnapshot,
     private fingerprint: string,
   ) {}
 
   /**
-   * Loads the policy set; throws the first ValidationError if it is invalid.
+   * Loads the policy files; throws the first ValidationError if they are invalid.
    *
    * @example
-   * const store = await PolicyStore.open(config.policies.paths, { rootNamespace: 'istio-system' }, log);
+   * const store = await PolicyStore.open(config.policies.paths, { rootNamespace: 'istio-system', extensionsFor }, log);
    */
-  static async open(paths: readonly string[], options: PolicyOptions, log: Logger): Promise<PolicyStore> {
-    const { set, fingerprint } = await load(paths, options);
-    log.info({ policies: set.policyCount, rules: set.ruleCount, skipped: set.skipped.length }, 'policy set loaded');
-    return new PolicyStore(paths, options, log, set, fingerprint);
+  static async open(paths: readonly string[], options: PolicyStoreOptions, log: Logger): Promise<PolicyStore> {
+    const { snapshot, fingerprint } = await load(paths, options);
+    log.info(describe(snapshot), 'policy set loaded');
+    return new PolicyStore(paths, options, log, snapshot, fingerprint);
   }
 
-  /** The live set. A reference read: swapping is a single assignment. */
+  /** The live AuthorizationPolicy set. A reference read: swapping is a single assignment. */
   current(): CompiledPolicySet {
-    return this.set;
+    return this.snapshot.policies;
+  }
+
+  /** The live RequestAuthentication rules. */
+  currentAuthentication(): RequestAuthenticationSet {
+    return this.snapshot.authentication;
+  }
+
+  /** Calls `listener` with every new snapshot (e.g. to fetch the keys of new issuers). */
+  onReload(listener: (snapshot: PolicySnapshot) => void): void {
+    this.listeners.add(listener);
   }
 
   stats(): PolicyStoreStats {
@@ -80,13 +105,14 @@ export class PolicyStore {
       try {
         const next = await load(this.paths, this.options);
         if (next.fingerprint === this.fingerprint) return;
-        this.set = next.set;
+        this.snapshot = next.snapshot;
         this.fingerprint = next.fingerprint;
         this.reloads += 1;
         this.lastError = undefined;
         this.loadedAt = new Date();
         changed = true;
-        this.log.info({ policies: next.set.policyCount, rules: next.set.ruleCount }, 'policy set reloaded');
+        this.log.info(describe(next.snapshot), 'policy set reloaded');
+        for (const listener of this.listeners) listener(next.snapshot);
       } catch (error) {
         this.rejections += 1;
         this.lastError = error instanceof Error ? error.message : String(error);
@@ -110,10 +136,21 @@ export class PolicyStore {
   }
 }
 
-async function load(paths: readonly string[], options: PolicyOptions): Promise<{ set: CompiledPolicySet; fingerprint: string }> {
+function describe({ policies, authentication }: PolicySnapshot): Record<string, number> {
+  return {
+    policies: policies.policyCount,
+    rules: policies.ruleCount,
+    skipped: policies.skipped.length,
+    requestAuthentications: authentication.documentCount,
+    issuerRules: authentication.ruleCount,
+  };
+}
+
+async function load(paths: readonly string[], options: PolicyStoreOptions): Promise<{ snapshot: PolicySnapshot; fingerprint: string }> {
   const sources = await readPolicySources([...paths]);
   const hash = createHash('sha256');
   for (const source of sources) hash.update(source.file).update('\0').update(source.text).update('\0');
-  const set = compilePolicySet(parsePolicyDocuments(sources, options), options);
-  return { set, fingerprint: hash.digest('hex') };
+  const policies = compilePolicySet(parsePolicyDocuments(sources, options), options);
+  const authentication = compileRequestAuthentications(parseRequestAuthentications(sources, options), options.extensionsFor, options);
+  return { snapshot: { policies, authentication }, fingerprint: hash.digest('hex') };
 }

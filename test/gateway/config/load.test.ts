@@ -52,6 +52,7 @@ const invalid: [name: string, yaml: string, field: string, env?: NodeJS.ProcessE
   ['cluster node without a port', 'redis: { cluster: { nodes: ["b"] } }', 'redis.cluster.nodes[0]'],
   ['command timeout of zero', 'redis: { url: "redis://a", commandTimeoutMs: 0 }', 'redis.commandTimeoutMs'],
   ['alg none for an issuer', 'jwt: { issuers: { "https://idp": { algorithms: [none] } } }', 'jwt.issuers.https://idp.algorithms[0]'],
+  ['HMAC for an issuer', 'jwt: { defaults: { algorithms: [HS256] } }', 'jwt.defaults.algorithms[0]'],
   ['empty algorithm list', 'jwt: { defaults: { algorithms: [] } }', 'jwt.defaults.algorithms'],
   ['unknown issuer setting', 'jwt: { defaults: { leeway: 5 } }', 'jwt.defaults.leeway'],
   ['cache TTL of zero', 'jwt: { cache: { maxTtlSeconds: 0 } }', 'jwt.cache.maxTtlSeconds'],

@@ -1,0 +1,112 @@
+/**
+ * The request authentication stage: for the workload's RequestAuthentication
+ * rules, find the request's token, verify it through the two-tier cache, and
+ * say what the upstream should see. Plugs into the Authorizer as its
+ * `Authenticator`; never throws.
+ */
+import { decodeProtectedHeader } from 'jose';
+import type { AuthenticationResult, Authenticator } from '../authorizer.js';
+import { tokenCacheKey, type TokenCache } from '../cache/index.js';
+import type { HeaderToSet } from '../response/plan.js';
+import type { CheckInput } from '../request/model.js';
+import { TokenErrorCode, type IssuerRule, type TokenLocation, type TokenVerdict, type VerifiedToken } from './issuer-rule.js';
+import type { JwksRegistry } from './jwks.js';
+import { authenticateRequest, verifyToken } from './jwt.js';
+import type { RequestAuthenticationSet } from './request-authentication.js';
+
+/** Where the authenticator gets the live RequestAuthentication rules; swapped on reload. */
+export interface RequestAuthenticationSource {
+  currentAuthentication(): RequestAuthenticationSet;
+}
+
+export interface TokenAuthenticatorOptions {
+  readonly rules: RequestAuthenticationSource;
+  readonly keys: JwksRegistry;
+  readonly cache: TokenCache;
+  readonly maxTokenBytes: number;
+}
+
+const ANONYMOUS: AuthenticationResult = { kind: 'anonymous' };
+
+/**
+ * @example
+ * const authenticator = new TokenAuthenticator({ rules: store, keys, cache, maxTokenBytes: 16_384 });
+ * const authorizer = new Authorizer(config, store, authenticator);
+ */
+export class TokenAuthenticator implements Authenticator {
+  constructor(private readonly options: TokenAuthenticatorOptions) {}
+
+  async authenticate(input: CheckInput): Promise<AuthenticationResult> {
+    const rules = this.options.rules.currentAuthentication().rulesFor(input.workload);
+    if (rules.length === 0) return ANONYMOUS;
+    const peerThumbprint = input.peer?.certificate?.sha256;
+    const outcome = await authenticateRequest(input.request, rules, (token, rule) => this.verify(token, rule, peerThumbprint), {
+      maxTokenBytes: this.options.maxTokenBytes,
+    });
+    if (outcome.outcome === 'absent') return ANONYMOUS;
+    if (outcome.outcome === 'rejected') return { kind: 'rejected', code: outcome.code, reason: outcome.reason };
+    const { token, rule, location, compact } = outcome;
+    return {
+      kind: 'authenticated',
+      auth: { principal: token.principal, audiences: token.audiences, presenter: token.presenter, claims: token.claims },
+      effects: effectsOf(rule, location, token, compact),
+    };
+  }
+
+  /** Verifies through the cache; the certificate binding is checked on every use, cached or not. */
+  private async verify(token: string, rule: IssuerRule, peerThumbprint: string | undefined): Promise<TokenVerdict> {
+    const { verdict } = await this.options.cache.lookup(tokenCacheKey(token, rule.fingerprint), algorithmOf(token), () =>
+      verifyToken(token, rule, this.options.keys.forRule(rule), {
+        peerCertificateSha256Hex: peerThumbprint,
+        maxTokenBytes: this.options.maxTokenBytes,
+      }),
+    );
+    return verdict.ok ? bindingHolds(verdict.token, peerThumbprint) : verdict;
+  }
+}
+
+/** The JWS `alg`, for the cache's L2-first rule; unreadable headers fail later in verification. */
+function algorithmOf(token: string): string {
+  try {
+    return decodeProtectedHeader(token).alg ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * RFC 8705 §3: a certificate-bound token is only good from the certificate it
+ * is bound to. A cached verdict was checked against the peer that first
+ * presented the token, so the binding is checked again for this peer.
+ */
+function bindingHolds(token: VerifiedToken, peerThumbprint: string | undefined): TokenVerdict {
+  const cnf = token.claims.cnf;
+  const bound = typeof cnf === 'object' && cnf !== null ? (cnf as Record<string, unknown>)['x5t#S256'] : undefined;
+  if (bound === undefined) return { ok: true, token };
+  const presented = peerThumbprint === undefined ? undefined : Buffer.from(peerThumbprint, 'hex').toString('base64url');
+  if (typeof bound === 'string' && bound === presented) return { ok: true, token };
+  return {
+    ok: false,
+    code: TokenErrorCode.CertificateBindingMismatch,
+    reason: presented
+      ? 'the token is bound to another client certificate'
+      : 'the token is bound to a client certificate and the peer presented none',
+  };
+}
+
+/** Istio's outputs for an accepted token: claim headers, payload header, and the token's own header removed. */
+function effectsOf(rule: IssuerRule, location: TokenLocation, token: VerifiedToken, compact: string) {
+  const upstreamHeaders: HeaderToSet[] = [];
+  if (rule.outputPayloadToHeader) {
+    upstreamHeaders.push({ name: rule.outputPayloadToHeader, value: compact.split('.')[1] ?? '', append: false });
+  }
+  for (const { header, claim } of rule.outputClaimToHeaders) {
+    const value = token.claims[claim];
+    // Istio copies string, number and boolean claims; other shapes are left out rather than guessed at.
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      upstreamHeaders.push({ name: header, value: String(value), append: false });
+    }
+  }
+  const upstreamHeadersToRemove = !rule.forwardOriginalToken && location.kind === 'header' ? [location.name] : [];
+  return { upstreamHeaders, upstreamHeadersToRemove };
+}
