@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { runCheck } from './check.js';
 import { runServe } from './serve.js';
+import { runRevoke } from './revoke.js';
 import { runValidate } from './validate.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
@@ -14,6 +15,9 @@ Commands:
   check <request-file>   decide one request offline and explain why ('-' reads stdin);
                          the file is a CheckRequest (JSON or YAML) or its short form
   validate [paths...]    lint a policy set (files or folders); exits 1 on the first error
+  revoke                 revoke a token on every replica: --jti <id> [--expires-at <s>],
+                         or all of a subject's tokens: --subject <iss/sub> [--before <s>];
+                         through the configured Redis, or --admin <host:port> of a replica
 
 Options:
   -c, --config <file>    Gatehouse configuration (default: the built-in todo demo)
@@ -28,6 +32,11 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
       json: { type: 'boolean' },
+      jti: { type: 'string' },
+      subject: { type: 'string' },
+      'expires-at': { type: 'string' },
+      before: { type: 'string' },
+      admin: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -42,6 +51,15 @@ async function main(argv: string[]): Promise<number> {
       return runCheck(values.config, rest[0], values.json ?? false);
     case 'validate':
       return runValidate(values.config, rest);
+    case 'revoke':
+      return runRevoke({
+        config: values.config,
+        jti: values.jti,
+        subject: values.subject,
+        expiresAt: values['expires-at'],
+        before: values.before,
+        admin: values.admin,
+      });
     default:
       process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
       return 2;
