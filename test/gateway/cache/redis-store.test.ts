@@ -10,6 +10,9 @@ import { TokenCache } from '../../../gateway/cache/token-cache.js';
 import { redisUrlForTests, spawnRedis, spawnRedisCluster, uniquePrefix, type TestRedis } from '../../helpers/redis.js';
 import { countingVerifier, eventually, ok, silentLog, sleep, verifiedToken } from './fixtures.js';
 
+/** Functional tests allow a loaded machine's latency; the timeout tests set their own. */
+const FUNCTIONAL_TIMEOUT_MS = 2000;
+
 let shared: TestRedis;
 test.before(async () => {
   shared = await redisUrlForTests();
@@ -19,7 +22,7 @@ test.after.always(async () => {
 });
 
 async function connect(t: ExecutionContext, config: RedisConfig): Promise<RedisConnections> {
-  const redis = createRedisConnections(config, silentLog);
+  const redis = createRedisConnections({ commandTimeoutMs: FUNCTIONAL_TIMEOUT_MS, ...config }, silentLog);
   t.teardown(() => redis.close());
   t.true(await redis.ready(5000), 'redis ready');
   return redis;

@@ -229,7 +229,7 @@ test('a cold replica loads the key set from Redis and never waits on the identit
   t.teardown(() => redis.stop());
   const prefix = uniquePrefix('jwks');
   const connect = async () => {
-    const connections = createRedisConnections({ url: redis.url, keyPrefix: prefix }, silentLog);
+    const connections = createRedisConnections({ url: redis.url, keyPrefix: prefix, commandTimeoutMs: 2000 }, silentLog);
     t.teardown(() => connections.close());
     t.true(await connections.ready(5000));
     return new RedisStore(connections.commands, connections.keyPrefix);
