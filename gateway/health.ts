@@ -25,6 +25,13 @@ export class HealthStatus {
     for (const service of services) this.statuses.set(service, 'SERVING');
   }
 
+  /** Sets one service's status, adding the service if it is new; watchers of it are told. */
+  set(service: string, status: ServingStatus): void {
+    if (this.statuses.get(service) === status) return;
+    this.statuses.set(service, status);
+    for (const watcher of this.watchers) if (watcher.service === service) watcher.call.write(this.response(service));
+  }
+
   /** Sets every service to `status` (used when draining). */
   setAll(status: ServingStatus): void {
     for (const service of this.statuses.keys()) this.statuses.set(service, status);

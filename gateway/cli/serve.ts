@@ -9,8 +9,27 @@ import { loadConfig, DEMO_CONFIG_PATH } from '../config/load.js';
 import { TokenAuthenticator } from '../identity/token-authenticator.js';
 import { createLogger } from '../log.js';
 import { PolicyStore } from '../policy/watch.js';
-import { startServer } from '../server.js';
-import { openSharedState } from '../shared-state.js';
+import { startServer, type RunningServer } from '../server.js';
+import { openSharedState, type SharedState } from '../shared-state.js';
+
+/**
+ * Reports Redis as its own health entry (`gatehouse.shared-state`): a detail
+ * for operators, not a reason to stop deciding, so the server's overall
+ * status stays SERVING while Redis is down.
+ */
+function watchSharedStateHealth(server: RunningServer, shared: SharedState): NodeJS.Timeout {
+  const update = (): void => {
+    if (server.health.get('') !== 'SERVING') return;
+    const healthy = (shared.store?.healthy ?? false) && shared.revocation.connected();
+    server.health.set(SHARED_STATE_HEALTH, healthy ? 'SERVING' : 'NOT_SERVING');
+  };
+  update();
+  const timer = setInterval(update, 1000);
+  timer.unref();
+  return timer;
+}
+
+const SHARED_STATE_HEALTH = 'gatehouse.shared-state';
 
 export async function runServe(configPath: string | undefined): Promise<number> {
   const config = await loadConfig(configPath ?? DEMO_CONFIG_PATH, process.env);
@@ -41,10 +60,12 @@ export async function runServe(configPath: string | undefined): Promise<number> 
 
   const server = await startServer({ config, policies, log, authenticator });
   const admin = config.admin.enabled ? await startAdminServer(config.admin, shared.revocation, log) : undefined;
+  const sharedHealth = shared.redis ? watchSharedStateHealth(server, shared) : undefined;
 
   const stop = (signal: string): void => {
     log.info({ signal }, 'shutting down');
     policies.close();
+    clearInterval(sharedHealth);
     void Promise.all([server.drain(), admin?.close()])
       .then(() => shared.close())
       .then(() => process.exit(0));
