@@ -104,6 +104,22 @@ export interface RequestAuth {
   /** `azp`. */
   readonly presenter?: string;
   readonly claims: Readonly<Record<string, unknown>>;
+  /**
+   * RFC 8693 delegation, when the token carries `act`: the current actor
+   * (the outermost `act`'s `sub`) first, then the prior actors, innermost
+   * last. Absent for a token without `act`.
+   */
+  readonly delegation?: Delegation;
+}
+
+/** Who acts for the subject of a token, verified against the calling peer. */
+export interface Delegation {
+  /** The current actor: the service on the other end of this connection. */
+  readonly actor: string;
+  /** Every actor, current first: `actors[0] === actor`. */
+  readonly actors: readonly string[];
+  /** Number of actors in the chain (1 for a direct on-behalf-of call). */
+  readonly depth: number;
 }
 
 /** Everything a decision is made from. Plain data, no methods. */
