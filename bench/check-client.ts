@@ -65,3 +65,18 @@ export async function firstAnswer(client: CheckClient, request: Buffer, timeoutM
   }
   throw new Error(`no answer within ${timeoutMs} ms: ${last instanceof Error ? last.message : String(last)}`);
 }
+
+/** The decision a response carries: `allow`, or `<HTTP status name> <code>` from the denial body. */
+export function decisionOf(response: CheckResponseView): string {
+  const code = response.status?.code ?? 0;
+  if (code === 0 && response.ok_response !== undefined) return 'allow';
+  const denied = response.denied_response as { status?: { code?: string }; body?: string } | undefined;
+  if (!denied) return `status ${code} without a denial`;
+  let reason = '?';
+  try {
+    reason = (JSON.parse(denied.body ?? '') as { code?: string }).code ?? '?';
+  } catch {
+    // not the JSON body Gatehouse writes
+  }
+  return `${denied.status?.code ?? '?'} ${reason}`;
+}

@@ -2,8 +2,9 @@
  * Runs the benchmarks and rewrites bench/RESULTS.md. The hand-written
  * analysis between the ANALYSIS markers in RESULTS.md is kept as it is.
  *
- *   node dist/bench/run.js                      all three (what `npm run bench` runs)
- *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling
+ *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
+ *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
+ *                                               jwt-throughput, redis-fault, cache-rss
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
  *   node dist/bench/run.js --only throughput --cpu-prof <dir>   Gatehouse writes V8 CPU profiles to <dir>
  */
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { COLD_START_DEFAULTS, runColdStart } from './cold-start.js';
 import { h2loadAvailable, H2LOAD } from './h2load.js';
+import { JWT_THROUGHPUT_DEFAULTS, runJwtThroughput } from './jwt-throughput.js';
 import { describeMachine } from './machine.js';
 import { table, type BenchmarkReport } from './report.js';
 import { RULE_SCALING_DEFAULTS, runRuleScaling } from './rule-scaling.js';
@@ -20,7 +22,7 @@ import { THROUGHPUT_DEFAULTS, runThroughput } from './throughput.js';
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const ANALYSIS_START = '<!-- ANALYSIS: written by hand, kept by run.ts -->';
 const ANALYSIS_END = '<!-- /ANALYSIS -->';
-const BENCHMARKS = ['throughput', 'cold-start', 'rule-scaling'] as const;
+const BENCHMARKS = ['throughput', 'cold-start', 'rule-scaling', 'jwt-throughput'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 async function main(): Promise<void> {
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
   for (const name of selected) {
     if (!(BENCHMARKS as readonly string[]).includes(name)) throw new Error(`unknown benchmark '${name}' (known: ${BENCHMARKS.join(', ')})`);
   }
-  if (selected.includes('throughput') && !h2loadAvailable())
+  if ((selected.includes('throughput') || selected.includes('jwt-throughput')) && !h2loadAvailable())
     throw new Error(`${H2LOAD} not found: install the Debian package nghttp2-client`);
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -85,6 +87,13 @@ function runOne(
       return runColdStart(quick ? { runs: 3 } : COLD_START_DEFAULTS, log);
     case 'rule-scaling':
       return runRuleScaling(quick ? { ...RULE_SCALING_DEFAULTS, rounds: 2, iterations: 4_000 } : RULE_SCALING_DEFAULTS, log);
+    case 'jwt-throughput':
+      return runJwtThroughput(
+        quick
+          ? { ...JWT_THROUGHPUT_DEFAULTS, repetitions: 1, durationSeconds: 1, missTokens: 20_000, profileDir }
+          : { ...JWT_THROUGHPUT_DEFAULTS, profileDir },
+        log,
+      );
   }
 }
 
