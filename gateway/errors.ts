@@ -24,7 +24,28 @@ export const DecisionCode = {
   Internal: 'INTERNAL_ERROR',
   /** The gateway is draining and no longer deciding. */
   Unavailable: 'UNAVAILABLE',
+  /** RFC 8693: the token's actor chain is longer than the configured or the rule's maximum depth. */
+  DelegationTooDeep: 'DELEGATION_TOO_DEEP',
+  /** RFC 8693: the same actor appears twice in the token's actor chain. */
+  DelegationCycle: 'DELEGATION_CYCLE',
+  /** RFC 8693: an `act` claim is not an object with a non-empty string `sub`. */
+  DelegationMalformed: 'DELEGATION_MALFORMED',
+  /** The token's current actor is not the peer making the call, however valid its signature. */
+  DelegationActorNotCaller: 'DELEGATION_ACTOR_NOT_CALLER',
+  /** No DelegationPolicy rule permits the actor (or a prior actor) for this subject, audience and request. */
+  DelegationNotPermitted: 'DELEGATION_NOT_PERMITTED',
+  /** RFC 8693 §4.4: the subject's `may_act` claim does not name the current actor. */
+  DelegationMayActMismatch: 'DELEGATION_MAY_ACT_MISMATCH',
 } as const;
+
+/** The codes a delegation (RFC 8693 actor chain) is refused with; each denies with 403. */
+export type DelegationCode =
+  | typeof DecisionCode.DelegationTooDeep
+  | typeof DecisionCode.DelegationCycle
+  | typeof DecisionCode.DelegationMalformed
+  | typeof DecisionCode.DelegationActorNotCaller
+  | typeof DecisionCode.DelegationNotPermitted
+  | typeof DecisionCode.DelegationMayActMismatch;
 
 /**
  * A decision's code: one of the above, or a request authentication failure

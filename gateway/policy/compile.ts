@@ -24,7 +24,17 @@ import type {
 import { claimPathOf, conditionValueKind, headerNameOf } from './validate.js';
 
 /** A compiled test of one part of a rule. May throw `PolicyEvaluationError` (CEL only). */
-type Check = (facts: RequestFacts) => boolean;
+type Check<F = RequestFacts> = (facts: F) => boolean;
+
+/** What a `to[].operation` looks at: a subset of RequestFacts, so other kinds (DelegationPolicy) can match operations too. */
+export interface OperationFacts {
+  /** Lower-cased host, possibly with `:port`. */
+  readonly host: string | undefined;
+  readonly method: string | undefined;
+  /** The normalized path. */
+  readonly path: string | undefined;
+  readonly destinationPort: number | undefined;
+}
 
 /** A CEL expression failed at run time or did not yield a bool. */
 export class PolicyEvaluationError extends Error {
@@ -199,24 +209,24 @@ type Fail = (field: string, problem: string) => never;
 
 function compileRule(rule: PolicyRule, field: string, fail: Fail): Check {
   const from = anyOf(rule.from.map((source) => allOf(compileSource(source))));
-  const to = anyOf(rule.to.map((operation) => allOf(compileOperation(operation))));
+  const to: Check = compileOperations(rule.to);
   const plain = rule.when.filter((condition) => condition.key !== celConditionKey);
   const cel = rule.when.filter((condition) => condition.key === celConditionKey);
   const when = [...plain, ...cel].map((condition) => compileCondition(condition, `${field}.when[${rule.when.indexOf(condition)}]`, fail));
   return allOf([from, to, ...when]);
 }
 
-function anyOf(checks: readonly Check[]): Check {
+function anyOf<F>(checks: readonly Check<F>[]): Check<F> {
   if (checks.length === 0) return () => true; // absent or empty from/to: any
-  if (checks.length === 1) return checks[0] as Check;
+  if (checks.length === 1) return checks[0] as Check<F>;
   return (facts) => {
     for (const check of checks) if (check(facts)) return true;
     return false;
   };
 }
 
-function allOf(checks: readonly Check[]): Check {
-  if (checks.length === 1) return checks[0] as Check;
+function allOf<F>(checks: readonly Check<F>[]): Check<F> {
+  if (checks.length === 1) return checks[0] as Check<F>;
   return (facts) => {
     for (const check of checks) if (!check(facts)) return false;
     return true;
@@ -224,7 +234,7 @@ function allOf(checks: readonly Check[]): Check {
 }
 
 /** A positive field needs a present value that matches; a negative one rejects a present value that matches. */
-function fieldCheck(read: (facts: RequestFacts) => string | undefined, matcher: ValueMatcher, negative: boolean): Check {
+function fieldCheck<F>(read: (facts: F) => string | undefined, matcher: ValueMatcher, negative: boolean): Check<F> {
   return negative
     ? (facts) => {
         const value = read(facts);
@@ -274,8 +284,20 @@ function compileSource(source: PolicySource): Check[] {
   return checks;
 }
 
-function compileOperation(operation: PolicyOperation): Check[] {
-  const checks: Check[] = [];
+/**
+ * Compiles `to[]` operations: any one operation matching suffices, all of
+ * its fields must; an empty list matches every request.
+ *
+ * @example
+ * const matches = compileOperations([{ methods: ['GET'], paths: ['/todos/*'] }]);
+ * matches({ method: 'GET', path: '/todos/1', host: 'todos', destinationPort: undefined }); // true
+ */
+export function compileOperations(operations: readonly PolicyOperation[]): (facts: OperationFacts) => boolean {
+  return anyOf(operations.map((operation) => allOf(compileOperation(operation))));
+}
+
+function compileOperation(operation: PolicyOperation): Check<OperationFacts>[] {
+  const checks: Check<OperationFacts>[] = [];
   for (const [values, negative] of [
     [operation.hosts, false],
     [operation.notHosts, true],

@@ -30,4 +30,22 @@ export type { DocumentHeader } from './load.js';
 export { TargetIndex } from './targeting.js';
 export type { Targeting } from './targeting.js';
 export { Validator } from './validate.js';
+export {
+  DelegationPolicySet,
+  compileDelegationPolicies,
+  defaultMaxDelegationDepth,
+  delegationApiVersion,
+  delegationKind,
+  delegationLimits,
+  parseDelegationPolicies,
+  validateDelegationPolicy,
+} from './delegation-policy.js';
+export type {
+  DelegationPolicy,
+  DelegationPolicyOptions,
+  DelegationRequest,
+  DelegationRule,
+  DelegationVerdict,
+  LoadedDelegationPolicies,
+} from './delegation-policy.js';
 export { defaultPolicyNamespace, defaultRootNamespace } from './types.js';

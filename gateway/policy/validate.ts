@@ -384,7 +384,8 @@ export class Validator {
     return list.map((entry, i) => this.string(entry, `${field}[${i}]`));
   }
 
-  private pattern(value: string, field: string): void {
+  /** An Istio string match value: exact, `prefix*`, `*suffix` or `*`. */
+  pattern(value: string, field: string): void {
     const problem = checkStringPattern(value);
     if (problem !== undefined) this.fail(field, problem);
   }

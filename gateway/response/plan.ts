@@ -53,6 +53,13 @@ const STATUS: Record<Exclude<DecisionCode, TokenErrorCode>, { http: number; grpc
   [DecisionCode.BadRequest]: { http: 400, grpc: GRPC_INVALID_ARGUMENT },
   [DecisionCode.Internal]: { http: 500, grpc: GRPC_INTERNAL },
   [DecisionCode.Unavailable]: { http: 503, grpc: GRPC_UNAVAILABLE },
+  // The token is valid; what it asks for (someone acting for its subject) is not acceptable.
+  [DecisionCode.DelegationTooDeep]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.DelegationCycle]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.DelegationMalformed]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.DelegationActorNotCaller]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.DelegationNotPermitted]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.DelegationMayActMismatch]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
 };
 
 /** The HTTP status a decision code maps to. */
