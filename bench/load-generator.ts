@@ -46,6 +46,9 @@ export interface OpenLoopSpec {
   readonly ratePerSecond: number;
   readonly deadlineMs: number;
   readonly channels: number;
+  /** Before the recorded sequence: this long at the same rate, cycling through these body indices; answers are not recorded. */
+  readonly warmupSeconds: number;
+  readonly warmupBodies: readonly number[];
 }
 
 export type LoadSpec = ClosedLoopSpec | OpenLoopSpec;
@@ -73,6 +76,8 @@ export interface OpenLoopResult {
   readonly mode: 'open';
   /** Epoch milliseconds of the first scheduled request. */
   readonly startedAt: number;
+  /** Warm-up requests that failed or got a different answer than expected (not in the records below). */
+  readonly warmupProblems: number;
   /** Per request, in sending order: scheduled offset (ms), latency (ms), 0 expected / 1 wrong decision / 2 gRPC error or timeout. */
   readonly offsets: readonly number[];
   readonly latencies: readonly number[];
@@ -238,53 +243,76 @@ async function runOpenLoop(spec: OpenLoopSpec): Promise<OpenLoopResult> {
   const bodies = readBodies(spec.bodiesFile);
   const sequence = JSON.parse(readFileSync(spec.sequenceFile, 'utf8')) as number[];
   const channels = clients(spec.port, spec.channels);
+  const warmup = Math.round(spec.warmupSeconds * spec.ratePerSecond);
   const total = sequence.length;
   const offsets = new Array<number>(total).fill(0);
   const latencies = new Array<number>(total).fill(0);
   const outcomes = new Array<number>(total).fill(2);
   const examples: string[] = [];
   const intervalMs = 1000 / spec.ratePerSecond;
+  let warmupProblems = 0;
   let sent = 0;
   let answered = 0;
-  const cpuStart = cpuMicros();
-  const startedAt = Date.now();
+  let cpuStart = 0;
   const start = performance.now();
-  process.stdout.write(`${JSON.stringify({ event: 'started', startedAt })}\n`);
+  const recordedStart = start + warmup * intervalMs;
+  let startedAt = 0;
 
   await new Promise<void>((resolve) => {
-    const send = (index: number): void => {
-      const bodyIndex = sequence[index] as number;
-      const scheduled = index * intervalMs;
-      offsets[index] = scheduled;
-      call(channels[index % channels.length] as grpc.Client, bodies[bodyIndex] as Buffer, spec.deadlineMs, (error, response) => {
-        latencies[index] = performance.now() - start - scheduled;
-        if (error || !response) {
-          outcomes[index] = 2;
-          if (examples.length < 10)
-            examples.push(`#${index} at ${Math.round(scheduled)} ms: gRPC ${error?.code ?? '?'} ${error?.details ?? 'empty'}`);
+    const send = (slot: number): void => {
+      const recorded = slot >= warmup;
+      const index = slot - warmup;
+      const bodyIndex = recorded ? (sequence[index] as number) : (spec.warmupBodies[slot % spec.warmupBodies.length] as number);
+      const scheduled = slot * intervalMs;
+      call(channels[slot % channels.length] as grpc.Client, bodies[bodyIndex] as Buffer, spec.deadlineMs, (error, response) => {
+        const decision = error || !response ? undefined : decisionOf(decodeCheckResponse(response));
+        const expected = spec.expected[bodyIndex];
+        if (!recorded) {
+          if (decision !== expected) {
+            warmupProblems++;
+            if (examples.length < 10)
+              examples.push(
+                `warm-up #${slot}: ${decision === undefined ? `gRPC ${error?.code ?? '?'} ${error?.details ?? 'empty'}` : decision}`,
+              );
+          }
         } else {
-          const decision = decisionOf(decodeCheckResponse(response));
-          const expected = spec.expected[bodyIndex];
-          outcomes[index] = decision === expected ? 0 : 1;
-          if (decision !== expected && examples.length < 10)
-            examples.push(`#${index} at ${Math.round(scheduled)} ms: expected ${expected}, got ${decision}`);
+          offsets[index] = scheduled - warmup * intervalMs;
+          latencies[index] = performance.now() - start - scheduled;
+          outcomes[index] = decision === undefined ? 2 : decision === expected ? 0 : 1;
+          if (decision !== expected && examples.length < 10) {
+            const at = `#${index} at ${Math.round(offsets[index])} ms`;
+            examples.push(
+              decision === undefined
+                ? `${at}: gRPC ${error?.code ?? '?'} ${error?.details ?? 'empty'}`
+                : `${at}: expected ${expected}, got ${decision}`,
+            );
+          }
         }
-        if (++answered === total) resolve();
+        if (++answered === warmup + total) resolve();
       });
     };
     // Catch up to the schedule on every tick: timers are coarse, the rate is not.
     const tick = (): void => {
-      const due = Math.min(total, Math.floor((performance.now() - start) / intervalMs) + 1);
-      while (sent < due) send(sent++);
-      if (sent < total) setTimeout(tick, 1);
+      const now = performance.now();
+      const due = Math.min(warmup + total, Math.floor((now - start) / intervalMs) + 1);
+      while (sent < due) {
+        if (sent === warmup) {
+          startedAt = Date.now() - (now - recordedStart);
+          cpuStart = cpuMicros();
+          process.stdout.write(`${JSON.stringify({ event: 'started', startedAt })}\n`);
+        }
+        send(sent++);
+      }
+      if (sent < warmup + total) setTimeout(tick, 1);
     };
     tick();
   });
-  const seconds = (performance.now() - start) / 1000;
+  const seconds = (performance.now() - recordedStart) / 1000;
   channels.forEach((client) => client.close());
   return {
     mode: 'open',
     startedAt,
+    warmupProblems,
     offsets: offsets.map((value) => Math.round(value * 100) / 100),
     latencies: latencies.map((value) => Math.round(value * 100) / 100),
     outcomes,

@@ -14,6 +14,8 @@ import { parseArgs } from 'node:util';
 import { COLD_START_DEFAULTS, runColdStart } from './cold-start.js';
 import { h2loadAvailable, H2LOAD } from './h2load.js';
 import { JWT_THROUGHPUT_DEFAULTS, runJwtThroughput } from './jwt-throughput.js';
+import { REDIS_FAULT_DEFAULTS, runRedisFault } from './redis-fault.js';
+import { CACHE_RSS_DEFAULTS, runCacheRss } from './cache-rss.js';
 import { describeMachine } from './machine.js';
 import { table, type BenchmarkReport } from './report.js';
 import { RULE_SCALING_DEFAULTS, runRuleScaling } from './rule-scaling.js';
@@ -22,7 +24,7 @@ import { THROUGHPUT_DEFAULTS, runThroughput } from './throughput.js';
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const ANALYSIS_START = '<!-- ANALYSIS: written by hand, kept by run.ts -->';
 const ANALYSIS_END = '<!-- /ANALYSIS -->';
-const BENCHMARKS = ['throughput', 'cold-start', 'rule-scaling', 'jwt-throughput'] as const;
+const BENCHMARKS = ['throughput', 'cold-start', 'rule-scaling', 'jwt-throughput', 'redis-fault', 'cache-rss'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 async function main(): Promise<void> {
@@ -94,6 +96,13 @@ function runOne(
           : { ...JWT_THROUGHPUT_DEFAULTS, profileDir },
         log,
       );
+    case 'redis-fault':
+      return runRedisFault(
+        quick ? { ...REDIS_FAULT_DEFAULTS, durationSeconds: 9, killAtSeconds: 3, restartAtSeconds: 6 } : REDIS_FAULT_DEFAULTS,
+        log,
+      );
+    case 'cache-rss':
+      return runCacheRss(quick ? { ...CACHE_RSS_DEFAULTS, runs: 1 } : CACHE_RSS_DEFAULTS, log);
   }
 }
 
