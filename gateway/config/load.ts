@@ -161,7 +161,8 @@ function readWorkload(r: FieldReader, value: unknown, field: string): WorkloadEn
 /** The port of the admin gRPC listener when enabled without one. */
 export const DEFAULT_ADMIN_PORT = 9192;
 
-function readRedis(r: FieldReader, value: unknown, baseDir: string): RedisSettings {
+/** The `redis` section (also read by the companion services' configurations). */
+export function readRedis(r: FieldReader, value: unknown, baseDir: string): RedisSettings {
   const redis = r.object(value, 'redis', [
     'url',
     'sentinel',
@@ -227,9 +228,11 @@ function readHostPorts(r: FieldReader, value: unknown, field: string): HostPort[
   });
 }
 
-const ISSUER_FIELDS = ['discovery', 'algorithms', 'clockSkewSeconds', 'maxTokenAgeSeconds', 'requiredClaims', 'requiredType'];
+/** The fields of one issuer's settings (`jwt.defaults`, `jwt.issuers.<issuer>`). */
+export const ISSUER_FIELDS = ['discovery', 'algorithms', 'clockSkewSeconds', 'maxTokenAgeSeconds', 'requiredClaims', 'requiredType'];
 
-function readIssuerSettings(r: FieldReader, value: unknown, field: string): IssuerSettings {
+/** One issuer's settings, `field` naming where they are. */
+export function readIssuerSettings(r: FieldReader, value: unknown, field: string): IssuerSettings {
   const issuer = r.object(value, field, ISSUER_FIELDS);
   const algorithms = issuer.algorithms === undefined ? undefined : r.strings(issuer.algorithms, `${field}.algorithms`);
   algorithms?.forEach((algorithm, i) => {
@@ -325,7 +328,7 @@ function isCidr(text: string): boolean {
 }
 
 /** Reads typed values out of parsed YAML, failing with the field's path. */
-class FieldReader {
+export class FieldReader {
   constructor(private readonly file: string) {}
 
   fail(field: string, problem: string): never {
