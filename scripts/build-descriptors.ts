@@ -42,6 +42,7 @@ const entryFiles = [
   'health/health/v1/health.proto',
   'gatehouse/gatehouse/policy/v1/policy_service.proto',
   'gatehouse/gatehouse/admin/v1/admin_service.proto',
+  'gatehouse/gatehouse/tokenexchange/v1/token_exchange_service.proto',
 ];
 
 function bufBuild(): Buffer {
@@ -87,6 +88,7 @@ const servedServices = [
   'grpc.health.v1.Health',
   'gatehouse.policy.v1.PolicyService',
   'gatehouse.admin.v1.AdminService',
+  'gatehouse.tokenexchange.v1.TokenExchangeService',
 ];
 
 /**
