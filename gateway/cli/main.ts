@@ -7,6 +7,7 @@ import { runCheck } from './check.js';
 import { runServe } from './serve.js';
 import { runRevoke } from './revoke.js';
 import { runValidate } from './validate.js';
+import { runTokenExchange } from '../../services/token-exchange/cli.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -18,6 +19,8 @@ Commands:
   revoke                 revoke a token on every replica: --jti <id> [--expires-at <s>],
                          or all of a subject's tokens: --subject <iss/sub> [--before <s>];
                          through the configured Redis, or --admin <host:port> of a replica
+  token-exchange serve   run the RFC 8693 token-exchange service (-c <file> required;
+                         see docs/token-exchange.md)
 
 Options:
   -c, --config <file>    Gatehouse configuration (default: the built-in todo demo)
@@ -60,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
         before: values.before,
         admin: values.admin,
       });
+    case 'token-exchange':
+      return runTokenExchange(rest, values.config);
     default:
       process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
       return 2;
