@@ -8,7 +8,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { GatehouseConfig } from './config/config.js';
 import { createDecodeContext, decodeCheckRequest, type DecodeContext } from './envoy/decode.js';
 import type { RawCheckRequest } from './envoy/check-request.js';
-import { DecisionCode } from './errors.js';
+import { DecisionCode, type DelegationCode } from './errors.js';
 import type { Decision } from './policy/decision.js';
 import { evaluate, type CompiledPolicySet } from './policy/index.js';
 import type { CheckInput, RequestAuth } from './request/model.js';
@@ -31,7 +31,8 @@ export interface CheckOutcome {
 export type AuthenticationResult =
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'authenticated'; readonly auth: RequestAuth; readonly effects: AuthenticationEffects }
-  | { readonly kind: 'rejected'; readonly code: TokenErrorCode; readonly reason: string };
+  /** A token failure (401), or a valid token whose delegation is refused (403). */
+  | { readonly kind: 'rejected'; readonly code: TokenErrorCode | DelegationCode; readonly reason: string };
 
 /** The request authentication stage, as the authorizer sees it. It never throws. */
 export interface Authenticator {

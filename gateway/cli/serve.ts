@@ -42,6 +42,7 @@ export async function runServe(configPath: string | undefined): Promise<number> 
       rootNamespace: config.policies.rootNamespace,
       defaultNamespace: config.policies.defaultNamespace,
       extensionsFor: issuerExtensions(config.jwt),
+      maxDelegationDepth: config.delegation.maxDepth,
     },
     log,
   );
@@ -56,6 +57,7 @@ export async function runServe(configPath: string | undefined): Promise<number> 
     keys: shared.keys,
     cache: shared.cache,
     maxTokenBytes: config.jwt.maxTokenBytes,
+    delegation: policies,
   });
 
   const server = await startServer({ config, policies, log, authenticator });

@@ -1,12 +1,18 @@
 /**
- * `gatehouse validate`: lints a policy set (AuthorizationPolicy and
- * RequestAuthentication documents) and reports the first error with file,
+ * `gatehouse validate`: lints a policy set (AuthorizationPolicy,
+ * RequestAuthentication and DelegationPolicy documents) and reports the first error with file,
  * document and field, or a summary of what was loaded.
  */
 import { issuerExtensions } from '../config/issuers.js';
 import { loadConfig, DEMO_CONFIG_PATH } from '../config/load.js';
 import { compileRequestAuthentications, parseRequestAuthentications } from '../identity/index.js';
-import { compilePolicySet, parsePolicyDocuments, readPolicySources } from '../policy/index.js';
+import {
+  compileDelegationPolicies,
+  compilePolicySet,
+  parseDelegationPolicies,
+  parsePolicyDocuments,
+  readPolicySources,
+} from '../policy/index.js';
 
 export async function runValidate(configPath: string | undefined, paths: string[]): Promise<number> {
   const config = await loadConfig(configPath ?? DEMO_CONFIG_PATH, {});
@@ -20,8 +26,12 @@ export async function runValidate(configPath: string | undefined, paths: string[
       issuerExtensions(config.jwt),
       options,
     );
+    const delegation = compileDelegationPolicies(parseDelegationPolicies(sources, options), {
+      ...options,
+      maxDepth: config.delegation.maxDepth,
+    });
     process.stdout.write(
-      `ok: ${set.policyCount} policies, ${set.ruleCount} rules; ${authentication.documentCount} request authentications, ${authentication.ruleCount} issuer rules\n`,
+      `ok: ${set.policyCount} policies, ${set.ruleCount} rules; ${authentication.documentCount} request authentications, ${authentication.ruleCount} issuer rules; ${delegation.policyCount} delegation policies, ${delegation.ruleCount} delegation rules\n`,
     );
     for (const skipped of set.skipped) {
       process.stdout.write(

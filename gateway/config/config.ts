@@ -112,6 +112,15 @@ export interface GatehouseConfig {
     readonly peerHeader: string;
     /** Upstream header carrying the decision id. */
     readonly decisionIdHeader: string;
+    /** Upstream header carrying the subject (`iss/sub`) of a delegated token. */
+    readonly subjectHeader: string;
+    /** Upstream header carrying a delegated token's actors, current first, comma-separated. */
+    readonly actorsHeader: string;
+  };
+  /** RFC 8693 delegation (tokens with `act`), see docs/delegation.md. */
+  readonly delegation: {
+    /** The longest actor chain accepted; DelegationPolicy rules may only lower it. */
+    readonly maxDepth: number;
   };
   readonly limits: {
     readonly maxHeaderCount: number;

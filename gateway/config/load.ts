@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { ValidationError } from '../errors.js';
 import { supportedAlgorithms, validatePeerConfig } from '../identity/index.js';
+import { defaultMaxDelegationDepth, delegationLimits } from '../policy/index.js';
 import {
   DEFAULT_PORT,
   type AdminSettings,
@@ -68,6 +69,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     'redis',
     'jwt',
     'admin',
+    'delegation',
     'log',
     'drainSeconds',
   ]);
@@ -78,7 +80,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const policies = r.object(root.policies ?? {}, 'policies', ['paths', 'rootNamespace', 'defaultNamespace', 'watch']);
   const identity = r.object(root.identity ?? {}, 'identity', ['trustDomains', 'xfcc', 'numTrustedProxies']);
   const xfcc = r.object(identity.xfcc ?? {}, 'identity.xfcc', ['trustedPeers', 'trustedCidrs']);
-  const response = r.object(root.response ?? {}, 'response', ['peerHeader', 'decisionIdHeader']);
+  const response = r.object(root.response ?? {}, 'response', ['peerHeader', 'decisionIdHeader', 'subjectHeader', 'actorsHeader']);
+  const delegation = r.object(root.delegation ?? {}, 'delegation', ['maxDepth']);
   const limits = r.object(root.limits ?? {}, 'limits', ['maxHeaderCount', 'maxHeaderBytes', 'maxPathBytes']);
   const log = r.object(root.log ?? {}, 'log', ['level']);
 
@@ -114,6 +117,11 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     response: {
       peerHeader: r.headerName(response.peerHeader ?? 'x-gatehouse-peer', 'response.peerHeader'),
       decisionIdHeader: r.headerName(response.decisionIdHeader ?? 'x-gatehouse-decision-id', 'response.decisionIdHeader'),
+      subjectHeader: r.headerName(response.subjectHeader ?? 'x-gatehouse-subject', 'response.subjectHeader'),
+      actorsHeader: r.headerName(response.actorsHeader ?? 'x-gatehouse-actors', 'response.actorsHeader'),
+    },
+    delegation: {
+      maxDepth: r.integer(delegation.maxDepth ?? defaultMaxDelegationDepth, 'delegation.maxDepth', 1, delegationLimits.maxDepth),
     },
     limits: {
       maxHeaderCount: r.integer(limits.maxHeaderCount ?? 256, 'limits.maxHeaderCount', 1, 10_000),

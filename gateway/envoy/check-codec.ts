@@ -76,5 +76,7 @@ function templateKey({ decision, input, authentication }: CheckOutcome): string 
   const peer = input?.peer;
   const audited = decision.audited.length === 0 ? '' : decision.audited.join(',');
   const removed = authentication === undefined ? '' : authentication.upstreamHeadersToRemove.join(',');
-  return `${decision.code}\u0000${decision.allowed}\u0000${decision.policy ?? ''}\u0000${decision.rule ?? ''}\u0000${audited}\u0000${peer?.principal ?? ''}\u0000${peer?.source ?? ''}\u0000${peer?.spiffe?.uri ?? ''}\u0000${input?.auth?.principal ?? ''}\u0000${removed}\u0000${decision.reason}`;
+  // The actor chain is in the upstream headers and the metadata: two chains must never share a template.
+  const actors = input?.auth?.delegation === undefined ? '' : JSON.stringify(input.auth.delegation.actors);
+  return `${decision.code}\u0000${decision.allowed}\u0000${decision.policy ?? ''}\u0000${decision.rule ?? ''}\u0000${audited}\u0000${peer?.principal ?? ''}\u0000${peer?.source ?? ''}\u0000${peer?.spiffe?.uri ?? ''}\u0000${input?.auth?.principal ?? ''}\u0000${actors}\u0000${removed}\u0000${decision.reason}`;
 }

@@ -28,3 +28,9 @@ export { JwksManager, JwksRegistry, KeysUnavailableError, checkJwks, jwksSourceO
 export type { JwksOptions, JwksSource } from './jwks.js';
 export { peekIssuer, verifyToken, authenticateRequest, certificateThumbprint } from './jwt.js';
 export type { RequestTokenOutcome, VerifyContext } from './jwt.js';
+export { readActorChain, maxActorLength } from './delegation.js';
+export type { ActorChainResult } from './delegation.js';
+export { actorBoundToPeer } from './actor-binding.js';
+export type { ActorBinding, ActorBindingResult } from './actor-binding.js';
+export { verifyDelegationChain } from './delegation-verifier.js';
+export type { DelegationOutcome, DelegationPolicySource } from './delegation-verifier.js';

@@ -8,7 +8,9 @@ import { decodeProtectedHeader } from 'jose';
 import type { AuthenticationResult, Authenticator } from '../authorizer.js';
 import { tokenCacheKey, type TokenCache } from '../cache/index.js';
 import type { HeaderToSet } from '../response/plan.js';
+import { DelegationPolicySet } from '../policy/index.js';
 import type { CheckInput } from '../request/model.js';
+import { verifyDelegationChain, type DelegationPolicySource } from './delegation-verifier.js';
 import { TokenErrorCode, type IssuerRule, type TokenLocation, type TokenVerdict, type VerifiedToken } from './issuer-rule.js';
 import type { JwksRegistry } from './jwks.js';
 import { authenticateRequest, verifyToken } from './jwt.js';
@@ -24,6 +26,11 @@ export interface TokenAuthenticatorOptions {
   readonly keys: JwksRegistry;
   readonly cache: TokenCache;
   readonly maxTokenBytes: number;
+  /**
+   * The live DelegationPolicies (RFC 8693 actor chains). Absent: no policy
+   * permits any actor, so every token with `act` is refused (default deny).
+   */
+  readonly delegation?: DelegationPolicySource;
 }
 
 const ANONYMOUS: AuthenticationResult = { kind: 'anonymous' };
@@ -34,7 +41,12 @@ const ANONYMOUS: AuthenticationResult = { kind: 'anonymous' };
  * const authorizer = new Authorizer(config, store, authenticator);
  */
 export class TokenAuthenticator implements Authenticator {
-  constructor(private readonly options: TokenAuthenticatorOptions) {}
+  private readonly delegation: DelegationPolicySource;
+
+  constructor(private readonly options: TokenAuthenticatorOptions) {
+    const none = DelegationPolicySet.empty();
+    this.delegation = options.delegation ?? { currentDelegation: () => none };
+  }
 
   async authenticate(input: CheckInput): Promise<AuthenticationResult> {
     const rules = this.options.rules.currentAuthentication().rulesFor(input.workload);
@@ -46,9 +58,18 @@ export class TokenAuthenticator implements Authenticator {
     if (outcome.outcome === 'absent') return ANONYMOUS;
     if (outcome.outcome === 'rejected') return { kind: 'rejected', code: outcome.code, reason: outcome.reason };
     const { token, rule, location, compact } = outcome;
+    // The token is valid; whether someone may act for its subject here is a separate, 403-class question.
+    const delegated = verifyDelegationChain(input, token, this.delegation.currentDelegation());
+    if (!delegated.ok) return { kind: 'rejected', code: delegated.code, reason: delegated.reason };
     return {
       kind: 'authenticated',
-      auth: { principal: token.principal, audiences: token.audiences, presenter: token.presenter, claims: token.claims },
+      auth: {
+        principal: token.principal,
+        audiences: token.audiences,
+        presenter: token.presenter,
+        claims: token.claims,
+        ...(delegated.delegation === undefined ? {} : { delegation: delegated.delegation }),
+      },
       effects: effectsOf(rule, location, token, compact),
     };
   }

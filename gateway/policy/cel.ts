@@ -63,7 +63,8 @@ function firstLine(message: string): string {
 /**
  * The CEL variables for a request. Maps, so `has(auth.claims)` and
  * `request.headers['x-id']` behave as CEL users expect; `auth` is an empty
- * map when the request carried no token.
+ * map when the request carried no token, and has `actor`, `actors` and
+ * `depth` only when the token carried an actor chain.
  */
 export function celActivation(input: CheckInput): CelActivation {
   const peer = input.peer;
@@ -103,6 +104,10 @@ export function celActivation(input: CheckInput): CelActivation {
             audiences: [...input.auth.audiences],
             presenter: input.auth.presenter,
             claims: input.auth.claims,
+            // RFC 8693 delegation: absent keys for a token without `act`.
+            actor: input.auth.delegation?.actor,
+            actors: input.auth.delegation === undefined ? undefined : [...input.auth.delegation.actors],
+            depth: input.auth.delegation === undefined ? undefined : BigInt(input.auth.delegation.depth),
           }),
     context: new Map(Object.entries(input.contextExtensions)),
   };

@@ -400,6 +400,12 @@ function conditionCheck(key: string, values: readonly string[], negative: boolea
       return fieldCheck((f) => f.input.auth?.presenter, new StringMatcher(values), negative);
     case 'request.auth.audiences':
       return listCheck((f) => f.input.auth?.audiences, new StringMatcher(values), negative);
+    case 'request.auth.actor':
+      return fieldCheck((f) => f.actor, new StringMatcher(values), negative);
+    case 'request.auth.actors':
+      return listCheck((f) => f.input.auth?.delegation?.actors, new StringMatcher(values), negative);
+    case 'request.auth.delegation.depth':
+      return fieldCheck((f) => f.delegationDepth, new ExactMatcher(values.map((depth) => String(Number(depth)))), negative);
     default:
       throw new Error(`condition key ${key} has no compiler`); // unreachable: validated keys only
   }

@@ -13,6 +13,10 @@ export class RequestFacts {
   /** `<namespace>/<serviceaccount>` of the peer, when both are known. */
   readonly serviceAccount: string | undefined;
   readonly requestPrincipal: string | undefined;
+  /** `request.auth.actor`: the current actor of a delegated token (RFC 8693 `act.sub`). */
+  readonly actor: string | undefined;
+  /** `request.auth.delegation.depth` as a decimal string; undefined without delegation. */
+  readonly delegationDepth: string | undefined;
   readonly sourceIp: string | undefined;
   readonly remoteIp: string | undefined;
   readonly destinationIp: string | undefined;
@@ -30,6 +34,9 @@ export class RequestFacts {
     this.sourceNamespace = nonEmpty(spiffe?.namespace);
     this.serviceAccount = spiffe?.namespace && spiffe.serviceAccount ? `${spiffe.namespace}/${spiffe.serviceAccount}` : undefined;
     this.requestPrincipal = nonEmpty(input.auth?.principal);
+    const delegation = input.auth?.delegation;
+    this.actor = delegation?.actor;
+    this.delegationDepth = delegation === undefined ? undefined : String(delegation.depth);
     this.sourceIp = nonEmpty(input.source.ip);
     this.remoteIp = nonEmpty(input.remoteIp);
     this.destinationIp = nonEmpty(input.destination.ip);

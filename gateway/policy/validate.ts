@@ -69,7 +69,7 @@ type OperationField = keyof PolicyOperation;
 const operationFields: readonly OperationField[] = ['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths'];
 
 /** Keys Istio defines for `when`, each mapped to how its values are checked. */
-type ValueKind = 'string' | 'ip' | 'port' | 'cel';
+type ValueKind = 'string' | 'ip' | 'port' | 'count' | 'cel';
 const fixedConditionKeys: ReadonlyMap<string, ValueKind> = new Map([
   ['source.ip', 'ip'],
   ['remote.ip', 'ip'],
@@ -81,6 +81,10 @@ const fixedConditionKeys: ReadonlyMap<string, ValueKind> = new Map([
   ['request.auth.principal', 'string'],
   ['request.auth.audiences', 'string'],
   ['request.auth.presenter', 'string'],
+  // Gatehouse's delegation keys (docs/delegation.md): absent for a token without `act`.
+  ['request.auth.actor', 'string'],
+  ['request.auth.actors', 'string'],
+  ['request.auth.delegation.depth', 'count'],
   [celConditionKey, 'cel'],
 ]);
 
@@ -368,6 +372,7 @@ export class Validator {
         const entryField = `${field}.${name}[${i}]`;
         if (kind === 'ip' && parseIpBlock(entry) === undefined) this.fail(entryField, `"${entry}" is not an IP address or CIDR block`);
         if (kind === 'port') this.port(entry, entryField);
+        if (kind === 'count' && !/^\d{1,3}$/.test(entry)) this.fail(entryField, `"${entry}" is not a whole number`);
         if (kind === 'string') this.pattern(entry, entryField);
         if (kind === 'cel') {
           const compiled = compileCel(entry);

@@ -1,6 +1,6 @@
 /**
- * Holds the live policy set, and the RequestAuthentication rules read from
- * the same files, and swaps both atomically when the files change. An invalid
+ * Holds the live policy set, and the RequestAuthentication rules and
+ * DelegationPolicies read from the same files, and swaps them atomically when the files change. An invalid
  * new set is rejected with its precise error and the last good set keeps
  * serving; starting with an invalid set fails fast with the same error.
  */
@@ -11,7 +11,16 @@ import path from 'node:path';
 import type { IssuerExtensions } from '../identity/issuer-rule.js';
 import { compileRequestAuthentications, parseRequestAuthentications, type RequestAuthenticationSet } from '../identity/index.js';
 import type { Logger } from '../log.js';
-import { compilePolicySet, parsePolicyDocuments, readPolicySources, type CompiledPolicySet, type PolicyOptions } from './index.js';
+import {
+  compileDelegationPolicies,
+  compilePolicySet,
+  parseDelegationPolicies,
+  parsePolicyDocuments,
+  readPolicySources,
+  type CompiledPolicySet,
+  type DelegationPolicySet,
+  type PolicyOptions,
+} from './index.js';
 
 /** Counters an operator (and the metrics endpoint) can read. */
 export interface PolicyStoreStats {
@@ -25,11 +34,14 @@ export interface PolicyStoreStats {
 export interface PolicySnapshot {
   readonly policies: CompiledPolicySet;
   readonly authentication: RequestAuthenticationSet;
+  readonly delegation: DelegationPolicySet;
 }
 
 export interface PolicyStoreOptions extends PolicyOptions {
   /** Gatehouse's per-issuer extensions (from gatehouse.yaml) for an issuer named by a RequestAuthentication. */
   readonly extensionsFor: (issuer: string) => IssuerExtensions;
+  /** gatehouse.yaml `delegation.maxDepth`: the longest actor chain any DelegationPolicy may permit. Default 3. */
+  readonly maxDelegationDepth?: number;
 }
 
 const DEBOUNCE_MS = 150;
@@ -73,6 +85,11 @@ export class PolicyStore {
   /** The live RequestAuthentication rules. */
   currentAuthentication(): RequestAuthenticationSet {
     return this.snapshot.authentication;
+  }
+
+  /** The live DelegationPolicies. */
+  currentDelegation(): DelegationPolicySet {
+    return this.snapshot.delegation;
   }
 
   /** Calls `listener` with every new snapshot (e.g. to fetch the keys of new issuers). */
@@ -136,13 +153,15 @@ export class PolicyStore {
   }
 }
 
-function describe({ policies, authentication }: PolicySnapshot): Record<string, number> {
+function describe({ policies, authentication, delegation }: PolicySnapshot): Record<string, number> {
   return {
     policies: policies.policyCount,
     rules: policies.ruleCount,
     skipped: policies.skipped.length,
     requestAuthentications: authentication.documentCount,
     issuerRules: authentication.ruleCount,
+    delegationPolicies: delegation.policyCount,
+    delegationRules: delegation.ruleCount,
   };
 }
 
@@ -152,5 +171,9 @@ async function load(paths: readonly string[], options: PolicyStoreOptions): Prom
   for (const source of sources) hash.update(source.file).update('\0').update(source.text).update('\0');
   const policies = compilePolicySet(parsePolicyDocuments(sources, options), options);
   const authentication = compileRequestAuthentications(parseRequestAuthentications(sources, options), options.extensionsFor, options);
-  return { snapshot: { policies, authentication }, fingerprint: hash.digest('hex') };
+  const delegation = compileDelegationPolicies(parseDelegationPolicies(sources, options), {
+    ...options,
+    ...(options.maxDelegationDepth === undefined ? {} : { maxDepth: options.maxDelegationDepth }),
+  });
+  return { snapshot: { policies, authentication, delegation }, fingerprint: hash.digest('hex') };
 }

@@ -109,8 +109,10 @@ export function planResponse(
   if (decision.audited.length > 0) metadata.audited = [...decision.audited];
   if (input?.peer) metadata.peer = { principal: input.peer.principal, source: input.peer.source };
   if (input?.auth) metadata.request_principal = input.auth.principal;
+  const delegation = input?.auth?.delegation;
+  if (delegation) metadata.delegation = { actor: delegation.actor, actors: [...delegation.actors], depth: delegation.depth };
 
-  const { peerHeader, decisionIdHeader } = config.response;
+  const { peerHeader, decisionIdHeader, subjectHeader, actorsHeader } = config.response;
   if (decision.allowed && status.grpc === GRPC_OK) {
     const upstreamHeaders: HeaderToSet[] = [{ name: decisionIdHeader, value: decisionId, append: false }];
     const upstreamHeadersToRemove: string[] = [];
@@ -118,6 +120,11 @@ export function planResponse(
     if (input?.peer?.spiffe) upstreamHeaders.push({ name: peerHeader, value: input.peer.spiffe.uri, append: false });
     else if (input?.peer) upstreamHeaders.push({ name: peerHeader, value: input.peer.principal, append: false });
     else upstreamHeadersToRemove.push(peerHeader);
+    // Who the call is for, and who acts for them (RFC 8693): set by Gatehouse alone, or removed.
+    if (input?.auth) upstreamHeaders.push({ name: subjectHeader, value: input.auth.principal, append: false });
+    else upstreamHeadersToRemove.push(subjectHeader);
+    if (delegation) upstreamHeaders.push({ name: actorsHeader, value: delegation.actors.join(','), append: false });
+    else upstreamHeadersToRemove.push(actorsHeader);
     if (authentication) {
       upstreamHeaders.push(...authentication.upstreamHeaders);
       upstreamHeadersToRemove.push(...authentication.upstreamHeadersToRemove);

@@ -89,5 +89,6 @@ function requestAuth(auth: Partial<RequestAuth> & { claims: Record<string, unkno
     audiences,
     ...(presenter === undefined ? {} : { presenter }),
     claims: auth.claims,
+    ...(auth.delegation === undefined ? {} : { delegation: auth.delegation }),
   };
 }

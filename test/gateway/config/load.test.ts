@@ -9,7 +9,17 @@ test('an empty file gives the documented defaults', (t) => {
   t.is(config.policies.rootNamespace, 'istio-system');
   t.is(config.policies.defaultNamespace, 'default');
   t.is(config.response.peerHeader, 'x-gatehouse-peer');
+  t.is(config.response.subjectHeader, 'x-gatehouse-subject');
+  t.is(config.response.actorsHeader, 'x-gatehouse-actors');
+  t.is(config.delegation.maxDepth, 3);
   t.is(config.tls, undefined);
+});
+
+test('the delegation section and its header names', (t) => {
+  const config = parseConfig('delegation: { maxDepth: 5 }\nresponse: { subjectHeader: x-on-behalf-of, actorsHeader: x-acting }', 'c.yaml');
+  t.is(config.delegation.maxDepth, 5);
+  t.is(config.response.subjectHeader, 'x-on-behalf-of');
+  t.is(config.response.actorsHeader, 'x-acting');
 });
 
 test('$PORT overrides listen.port', (t) => {
@@ -44,6 +54,10 @@ const invalid: [name: string, yaml: string, field: string, env?: NodeJS.ProcessE
   ['workload without service account', 'workloads: [{ namespace: default }]', 'workloads[0].serviceAccount'],
   ['label value not a string', 'workloads: [{ namespace: d, serviceAccount: s, labels: { app: [1] } }]', 'workloads[0].labels.app'],
   ['upper-case header name', 'response: { peerHeader: X-Peer }', 'response.peerHeader'],
+  ['upper-case actors header', 'response: { actorsHeader: X-Actors }', 'response.actorsHeader'],
+  ['delegation depth of zero', 'delegation: { maxDepth: 0 }', 'delegation.maxDepth'],
+  ['delegation depth above the hard limit', 'delegation: { maxDepth: 17 }', 'delegation.maxDepth'],
+  ['unknown delegation field', 'delegation: { depth: 2 }', 'delegation.depth'],
   ['unknown log level', 'log: { level: loud }', 'log.level'],
   ['top level is a list', '- a', '(top level)'],
   ['two Redis topologies', 'redis: { url: "redis://a:6379", cluster: { nodes: ["b:6379"] } }', 'redis'],

@@ -75,6 +75,13 @@ const rows: Row[] = [
     problem: /not an IP address/,
   },
   {
+    name: 'a delegation depth that is not a number',
+    text: withSpec('  rules:\n  - when:\n    - {key: request.auth.delegation.depth, values: [two]}\n'),
+    documentIndex: 0,
+    field: 'spec.rules[0].when[0].values[0]',
+    problem: /not a whole number/,
+  },
+  {
     name: 'an unknown when key',
     text: withSpec('  rules:\n  - when:\n    - {key: request.body, values: [a]}\n'),
     documentIndex: 0,

@@ -60,6 +60,10 @@ const claims = {
   active: true,
 };
 const alice = { claims };
+const shareActor = 'spiffe://cluster.local/ns/default/sa/share';
+const webActor = 'spiffe://cluster.local/ns/default/sa/web';
+/** Alice's token presented by share, which got it from web (RFC 8693 `act`). */
+const aliceViaShare = { claims, delegation: { actor: shareActor, actors: [shareActor, webActor], depth: 2 } };
 
 const rows: Row[] = [
   // Evaluation order
@@ -678,6 +682,56 @@ const rows: Row[] = [
     expect: unmatched,
   },
 
+  // Delegation (docs/delegation.md)
+  {
+    name: 'when request.auth.actor: the current actor',
+    policies: allowOnly(when('request.auth.actor', [shareActor])),
+    input: { auth: aliceViaShare },
+    expect: matched,
+  },
+  {
+    name: 'when request.auth.actor: a prior actor is not the current one',
+    policies: allowOnly(when('request.auth.actor', [webActor])),
+    input: { auth: aliceViaShare },
+    expect: unmatched,
+  },
+  {
+    name: 'when request.auth.actor: a token without act does not match values',
+    policies: allowOnly(when('request.auth.actor', ['*'])),
+    input: { auth: alice },
+    expect: unmatched,
+  },
+  {
+    name: 'when request.auth.actor: notValues ["*"] admits only undelegated tokens',
+    policies: allowOnly(when('request.auth.actor', undefined, ['*'])),
+    input: { auth: aliceViaShare },
+    expect: unmatched,
+  },
+  {
+    name: 'when request.auth.actors: any actor of the chain matches',
+    policies: allowOnly(when('request.auth.actors', ['*/sa/web'])),
+    input: { auth: aliceViaShare },
+    expect: matched,
+  },
+  {
+    name: 'when request.auth.actors: notValues refuses a chain with that actor anywhere',
+    policies: allowOnly(when('request.auth.actors', undefined, [webActor])),
+    input: { auth: aliceViaShare },
+    expect: unmatched,
+  },
+  {
+    name: 'when request.auth.delegation.depth: compares the number',
+    policies: allowOnly(when('request.auth.delegation.depth', ['2'])),
+    input: { auth: aliceViaShare },
+    expect: matched,
+  },
+  {
+    name: 'when request.auth.delegation.depth: absent without delegation',
+    policies: allowOnly(when('request.auth.delegation.depth', ['0', '1'])),
+    input: { auth: alice },
+    expect: unmatched,
+  },
+
   // Workload targeting
   {
     name: 'selector: a workload with the labels is selected',
@@ -814,6 +868,18 @@ const rows: Row[] = [
     policies: allowOnly(when('gatehouse.cel', ["has(auth.claims) && auth.claims.sub == 'alice'"])),
     input: {},
     expect: unmatched,
+  },
+  {
+    name: 'CEL: auth.actor, auth.actors and auth.depth of a delegated token',
+    policies: allowOnly(when('gatehouse.cel', [`auth.actor == '${shareActor}' && '${webActor}' in auth.actors && auth.depth <= 2`])),
+    input: { auth: aliceViaShare },
+    expect: matched,
+  },
+  {
+    name: 'CEL: has(auth.actor) is false for a token without act',
+    policies: allowOnly(when('gatehouse.cel', ['!has(auth.actor) && !has(auth.depth)'])),
+    input: { auth: alice },
+    expect: matched,
   },
   {
     name: 'CEL: source and context variables',

@@ -25,7 +25,7 @@ test('an allow sets the verified peer and decision id upstream, overwriting clie
     { name: 'x-gatehouse-decision-id', value: 'id-1', append: false },
     { name: 'x-gatehouse-peer', value: 'spiffe://cluster.local/ns/default/sa/reminder', append: false },
   ]);
-  t.deepEqual(plan.upstreamHeadersToRemove, []);
+  t.deepEqual(plan.upstreamHeadersToRemove, ['x-gatehouse-subject', 'x-gatehouse-actors']);
   const encoded = encodeCheckResponse(plan) as { status: { code: number }; ok_response: { headers: { append: { value: boolean } }[] } };
   t.is(encoded.status.code, 0);
   t.true(
@@ -36,7 +36,31 @@ test('an allow sets the verified peer and decision id upstream, overwriting clie
 
 test('an allow without a peer strips any peer header the client sent', (t) => {
   const plan = planResponse(allow, 'id-2', checkInput({}), config);
-  t.deepEqual(plan.upstreamHeadersToRemove, ['x-gatehouse-peer']);
+  t.deepEqual(plan.upstreamHeadersToRemove, ['x-gatehouse-peer', 'x-gatehouse-subject', 'x-gatehouse-actors']);
+});
+
+test('a delegated allow carries the subject and the actor chain upstream and in the metadata', (t) => {
+  const share = 'spiffe://cluster.local/ns/default/sa/share';
+  const web = 'spiffe://cluster.local/ns/default/sa/web';
+  const input = checkInput({
+    principal: share,
+    auth: { claims: { iss: 'https://idp', sub: 'bob' }, delegation: { actor: share, actors: [share, web], depth: 2 } },
+  });
+  const plan = planResponse(allow, 'id-4', input, config);
+  t.deepEqual(plan.upstreamHeaders.slice(2), [
+    { name: 'x-gatehouse-subject', value: 'https://idp/bob', append: false },
+    { name: 'x-gatehouse-actors', value: `${share},${web}`, append: false },
+  ]);
+  t.deepEqual(plan.upstreamHeadersToRemove, []);
+  t.deepEqual(plan.metadata.delegation, { actor: share, actors: [share, web], depth: 2 });
+});
+
+test('a token without act sets the subject and strips any actors header the client sent', (t) => {
+  const input = checkInput({ auth: { claims: { iss: 'https://idp', sub: 'bob' } } });
+  const plan = planResponse(allow, 'id-5', input, config);
+  t.deepEqual(plan.upstreamHeaders.at(-1), { name: 'x-gatehouse-subject', value: 'https://idp/bob', append: false });
+  t.deepEqual(plan.upstreamHeadersToRemove, ['x-gatehouse-peer', 'x-gatehouse-actors']);
+  t.is(plan.metadata.delegation, undefined);
 });
 
 const statuses: [DecisionCode, number, number, string][] = [
@@ -46,6 +70,12 @@ const statuses: [DecisionCode, number, number, string][] = [
   [DecisionCode.BadRequest, 400, 3, 'BadRequest'],
   [DecisionCode.Internal, 500, 13, 'InternalServerError'],
   [DecisionCode.Unavailable, 503, 14, 'ServiceUnavailable'],
+  [DecisionCode.DelegationTooDeep, 403, 7, 'Forbidden'],
+  [DecisionCode.DelegationCycle, 403, 7, 'Forbidden'],
+  [DecisionCode.DelegationMalformed, 403, 7, 'Forbidden'],
+  [DecisionCode.DelegationActorNotCaller, 403, 7, 'Forbidden'],
+  [DecisionCode.DelegationNotPermitted, 403, 7, 'Forbidden'],
+  [DecisionCode.DelegationMayActMismatch, 403, 7, 'Forbidden'],
 ];
 
 for (const [code, http, grpc, name] of statuses) {
