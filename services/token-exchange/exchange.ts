@@ -105,11 +105,12 @@ export class TokenExchanger {
     const scopes = downScope(request.scope, scopesOfClaims(subject.claims));
     if (!scopes.ok) return refuse(OAuthErrorCode.InvalidScope, scopes.reason);
 
+    const user = userOf(subject, this.options.issuer);
     const actors = [actor, ...chain.actors];
     // One question per target: a rule's audiences need to match only one of a token's, and every target must be permitted.
     for (const target of targets) {
       const delegation = this.options.delegation.evaluate({
-        subject: subject.principal,
+        subject: user.principal,
         actors,
         audiences: [target],
         ...(subject.claims['may_act'] === undefined ? {} : { mayAct: subject.claims['may_act'] }),
@@ -122,7 +123,7 @@ export class TokenExchanger {
     const cacheKey = { subjectToken, actor, audiences: targets, scopes: scopes.scopes, issuedTokenType, kid: keys.active.kid };
     const cached = await this.options.cache.get(cacheKey, nowSeconds);
     if (cached !== undefined) {
-      this.logIssued(subject, actors, targets, cached, true);
+      this.logIssued(user.principal, actors, targets, cached, true);
       return issued(cached, issuedTokenType, nowSeconds, true);
     }
 
@@ -132,7 +133,7 @@ export class TokenExchanger {
     const claims: MintedClaims = {
       iss: this.options.issuer,
       sub: subject.subject,
-      sub_iss: subject.issuer,
+      sub_iss: user.issuer,
       aud: targets.length === 1 ? targets[0]! : [...targets],
       act: nest(actors) as MintedClaims['act'],
       client_id: actor,
@@ -147,7 +148,7 @@ export class TokenExchanger {
       .sign(keys.active.privateKey);
     const minted: MintedToken = { token, expiresAt, scopes: scopes.scopes };
     await this.options.cache.put(cacheKey, minted, nowSeconds);
-    this.logIssued(subject, actors, targets, minted, false, claims.jti);
+    this.logIssued(user.principal, actors, targets, minted, false, claims.jti);
     return issued(minted, issuedTokenType, nowSeconds, false);
   }
 
@@ -189,7 +190,7 @@ export class TokenExchanger {
   }
 
   private logIssued(
-    subject: VerifiedToken,
+    subject: string,
     actors: readonly string[],
     audiences: readonly string[],
     minted: MintedToken,
@@ -197,7 +198,7 @@ export class TokenExchanger {
     jti?: string,
   ): void {
     this.options.log.info(
-      { subject: subject.principal, actors, audiences, scope: minted.scopes.join(' '), exp: minted.expiresAt, cached, jti },
+      { subject, actors, audiences, scope: minted.scopes.join(' '), exp: minted.expiresAt, cached, jti },
       'token exchanged',
     );
   }
@@ -241,6 +242,17 @@ function checkParameters(request: ExchangeRequest): Step<{ subjectToken: string;
     }
   }
   return { ok: true, value: { subjectToken: request.subjectToken, issuedTokenType: requested as TokenType, targets } };
+}
+
+/**
+ * The user a subject token speaks for: its own `iss/sub`, except for a token
+ * this service minted, whose user is the one it was minted for (`sub_iss`),
+ * so that exchanging a delegated token again keeps the original principal.
+ */
+function userOf(subject: VerifiedToken, ownIssuer: string): { issuer: string; principal: string } {
+  const original = subject.claims['sub_iss'];
+  const issuer = subject.issuer === ownIssuer && typeof original === 'string' && original !== '' ? original : subject.issuer;
+  return { issuer, principal: `${issuer}/${subject.subject}` };
 }
 
 /**

@@ -162,18 +162,22 @@ function credentialsOf(tls: GrpcListenerOptions['tls']): grpc.ServerCredentials 
   return grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }
 
-/** A CertificateProvider for certificates read once at start-up. */
+/**
+ * A CertificateProvider for certificates read once at start-up. grpc-js
+ * subscribes to the provider before it registers the server's watcher, so
+ * the certificates are handed over a moment later, when the watcher listens.
+ */
 class StaticCertificates implements grpc.experimental.CertificateProvider {
   constructor(private readonly tls: GrpcListenerOptions['tls']) {}
 
   addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
-    listener({ caCertificate: this.tls.clientCa });
+    queueMicrotask(() => listener({ caCertificate: this.tls.clientCa }));
   }
 
   removeCaCertificateListener(): void {}
 
   addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
-    listener({ certificate: this.tls.cert, privateKey: this.tls.key });
+    queueMicrotask(() => listener({ certificate: this.tls.cert, privateKey: this.tls.key }));
   }
 
   removeIdentityCertificateListener(): void {}
