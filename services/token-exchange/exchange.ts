@@ -120,7 +120,15 @@ export class TokenExchanger {
 
     const nowSeconds = Math.floor(this.now() / 1000);
     const keys = this.options.keys();
-    const cacheKey = { subjectToken, actor, audiences: targets, scopes: scopes.scopes, issuedTokenType, kid: keys.active.kid };
+    const cacheKey = {
+      subjectToken,
+      actor,
+      audiences: targets,
+      scopes: scopes.scopes,
+      issuedTokenType,
+      issuer: this.options.issuer,
+      kid: keys.active.kid,
+    };
     const cached = await this.options.cache.get(cacheKey, nowSeconds);
     if (cached !== undefined) {
       this.logIssued(user.principal, actors, targets, cached, true);

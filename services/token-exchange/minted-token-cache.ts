@@ -19,6 +19,8 @@ export interface ExchangeKey {
   readonly audiences: readonly string[];
   readonly scopes: readonly string[];
   readonly issuedTokenType: TokenType;
+  /** The minting service's `iss`: deployments sharing a Redis never serve each other's tokens. */
+  readonly issuer: string;
   /** The active signing key: a rotation starts minting with the new key at once. */
   readonly kid: string;
 }
@@ -79,6 +81,7 @@ export function cacheKeyOf(key: ExchangeKey): string {
     [...key.audiences].sort(),
     [...key.scopes].sort(),
     key.issuedTokenType,
+    key.issuer,
     key.kid,
   ]);
   return MINTED_KEY_PREFIX + createHash('sha256').update(material).digest('base64url');

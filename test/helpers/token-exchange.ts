@@ -96,6 +96,8 @@ export interface ServiceOptions {
   readonly extra?: string;
   /** Extra subjectIssuers entries, as YAML list items. */
   readonly subjectIssuers?: string;
+  /** `issuer`; by default the listener's own URL. Replicas of one deployment share it. */
+  readonly issuer?: string;
   readonly log?: Logger;
 }
 
@@ -103,6 +105,8 @@ export interface TestService {
   readonly service: RunningTokenExchange;
   readonly config: TokenExchangeConfig;
   readonly issuer: string;
+  /** `https://127.0.0.1:<port>`: where the HTTPS listener is. */
+  readonly baseUrl: string;
   readonly tokenUrl: string;
   readonly keysDir: string;
 }
@@ -116,7 +120,8 @@ export async function startService(env: Environment, options: ServiceOptions = {
   await mkdir(policiesDir);
   for (const [name, text] of Object.entries(options.policies ?? {})) await writeFile(path.join(policiesDir, name), text);
   const [httpsPort, grpcPort] = [await freePort(), await freePort()];
-  const issuer = `https://127.0.0.1:${httpsPort}`;
+  const baseUrl = `https://127.0.0.1:${httpsPort}`;
+  const issuer = options.issuer ?? baseUrl;
   const yaml = [
     `listen: { host: 127.0.0.1, httpsPort: ${httpsPort}, grpcPort: ${grpcPort} }`,
     `tls: { certFile: ${env.dir}/server.crt, keyFile: ${env.dir}/server.key, clientCaFile: ${env.dir}/ca.crt }`,
@@ -135,7 +140,7 @@ export async function startService(env: Environment, options: ServiceOptions = {
   await writeFile(configFile, yaml);
   const config = parseTokenExchangeConfig(yaml, configFile);
   const service = await startTokenExchange(config, { log: options.log ?? createLogger('silent') });
-  return { service, config, issuer, tokenUrl: `${issuer}/token`, keysDir };
+  return { service, config, issuer, baseUrl, tokenUrl: `${baseUrl}/token`, keysDir };
 }
 
 /** A user token of the identity provider, for the share service. */
@@ -237,13 +242,22 @@ export function grpcClient(env: Environment, port: number, client?: IssuedCert):
   return connect('gatehouse.tokenexchange.v1.TokenExchangeService', `127.0.0.1:${port}`, credentials);
 }
 
-/** The service's published JWKS, fetched over HTTPS. */
-export async function publishedJwks(env: Environment, issuer: string): Promise<JSONWebKeySet> {
-  const answer = await getJson(env, `${issuer}/.well-known/jwks.json`);
+/** The service's published JWKS, fetched over HTTPS from `baseUrl`. */
+export async function publishedJwks(env: Environment, baseUrl: string): Promise<JSONWebKeySet> {
+  const answer = await getJson(env, `${baseUrl}/.well-known/jwks.json`);
   return answer.body as unknown as JSONWebKeySet;
 }
 
-/** Verifies a minted token with the keys the service publishes, as a gateway would. */
-export async function verifyMinted(env: Environment, issuer: string, token: string, audience: string): Promise<JWTVerifyResult> {
-  return jwtVerify(token, createLocalJWKSet(await publishedJwks(env, issuer)), { issuer, audience, typ: 'at+jwt' });
+/**
+ * Verifies a minted token with the keys the service publishes, as a gateway
+ * would; the keys come from `baseUrl` (default: the issuer itself).
+ */
+export async function verifyMinted(
+  env: Environment,
+  issuer: string,
+  token: string,
+  audience: string,
+  baseUrl = issuer,
+): Promise<JWTVerifyResult> {
+  return jwtVerify(token, createLocalJWKSet(await publishedJwks(env, baseUrl)), { issuer, audience, typ: 'at+jwt' });
 }
