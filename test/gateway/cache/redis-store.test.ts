@@ -153,7 +153,8 @@ test('Redis slow (DEBUG SLEEP): commands time out after commandTimeoutMs and loo
   const elapsed = performance.now() - started;
   t.is(result.tier, 'verified');
   t.true(result.verdict.ok);
-  t.true(elapsed < 200, `answered in ${elapsed.toFixed(1)} ms`);
+  // Well before the 500 ms sleep ends (the bound allows for a loaded machine): the lookup did not wait for Redis.
+  t.true(elapsed < 400, `answered in ${elapsed.toFixed(1)} ms`);
   t.true(store.stats().timeouts >= 1);
   t.false(store.healthy);
   t.is(await sleeping, 'timed out too');
