@@ -170,12 +170,9 @@ export class TokenCache {
    * Every positive verdict is checked against revocation before it is
    * returned. Rejects only if `verifyLocally` does.
    */
-  async lookup(key: string, algorithm: string, verifyLocally: () => Promise<TokenVerdict>): Promise<CacheLookup> {
-    const cached = this.l1.get(key);
-    if (cached && this.servable(cached)) {
-      this.counts.l1Hits++;
-      return this.checkRevocation(key, cached.token, 'l1');
-    }
+  async lookup(key: string, algorithm: string | (() => string), verifyLocally: () => Promise<TokenVerdict>): Promise<CacheLookup> {
+    const hit = this.cached(key);
+    if (hit) return hit;
     this.counts.l1Misses++;
 
     const rejected = this.negative?.get(key);
@@ -193,6 +190,18 @@ export class TokenCache {
     }
     const result = await flight;
     return result.verdict.ok ? this.checkRevocation(key, result.verdict.token, result.tier) : result;
+  }
+
+  /**
+   * The L1 verdict for `key`, synchronously, or undefined on an L1 miss (which
+   * is not counted: `lookup` follows). The hot path asks this first, before
+   * decoding anything of the token.
+   */
+  cached(key: string): CacheLookup | undefined {
+    const entry = this.l1.get(key);
+    if (!entry || !this.servable(entry)) return undefined;
+    this.counts.l1Hits++;
+    return this.checkRevocation(key, entry.token, 'l1');
   }
 
   /** Drops every L1 entry whose token matches (revocation); returns how many. */
@@ -235,8 +244,8 @@ export class TokenCache {
     return true;
   }
 
-  private async fill(key: string, algorithm: string, verifyLocally: () => Promise<TokenVerdict>): Promise<CacheLookup> {
-    if (this.shared && this.readSharedFirst(algorithm)) {
+  private async fill(key: string, algorithm: string | (() => string), verifyLocally: () => Promise<TokenVerdict>): Promise<CacheLookup> {
+    if (this.shared && this.readSharedFirst(typeof algorithm === 'string' ? algorithm : algorithm())) {
       const entry = parseSharedEntry(await this.shared.get(sharedKey(key)));
       if (entry && this.remember(key, entry.token, entry.verifiedAt)) {
         this.counts.l2Hits++;

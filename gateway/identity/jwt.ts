@@ -232,13 +232,27 @@ export async function authenticateRequest(
   request: HttpRequestModel,
   rules: readonly IssuerRule[],
   verify: TokenVerifier,
-  options: { readonly maxTokenBytes?: number } = {},
+  options: {
+    readonly maxTokenBytes?: number;
+    /**
+     * A verdict already known for the token under a rule (a cache), consulted
+     * before the token is decoded at all when one rule looks where it was found.
+     */
+    readonly known?: (token: string, rule: IssuerRule) => TokenVerdict | undefined;
+  } = {},
 ): Promise<RequestTokenOutcome> {
   if (rules.length === 0) return { outcome: 'absent' };
   const maxTokenBytes = options.maxTokenBytes ?? defaultMaxTokenBytes;
   const found = extractToken(request, rules, { maxTokenBytes });
   if (!found.found)
     return found.error === undefined ? { outcome: 'absent' } : { outcome: 'rejected', code: found.error, reason: found.reason };
+  const only = found.rules.length === 1 ? found.rules[0] : undefined;
+  const known = only && options.known?.(found.token, only);
+  if (only && known) {
+    return known.ok
+      ? { outcome: 'verified', token: known.token, rule: only, location: found.location, compact: found.token }
+      : { outcome: 'rejected', code: known.code, reason: known.reason };
+  }
   const peeked = peekIssuer(found.token, maxTokenBytes);
   if (!peeked.ok) return { outcome: 'rejected', code: peeked.code, reason: peeked.reason };
   const candidates = found.rules.filter((rule) => rule.issuer === peeked.issuer);

@@ -54,6 +54,7 @@ export class TokenAuthenticator implements Authenticator {
     const peerThumbprint = input.peer?.certificate?.sha256;
     const outcome = await authenticateRequest(input.request, rules, (token, rule) => this.verify(token, rule, peerThumbprint), {
       maxTokenBytes: this.options.maxTokenBytes,
+      known: (token, rule) => this.known(token, rule, peerThumbprint),
     });
     if (outcome.outcome === 'absent') return ANONYMOUS;
     if (outcome.outcome === 'rejected') return { kind: 'rejected', code: outcome.code, reason: outcome.reason };
@@ -74,13 +75,23 @@ export class TokenAuthenticator implements Authenticator {
     };
   }
 
+  /** An L1 verdict, if there is one; the certificate binding is checked on every use, cached or not. */
+  private known(token: string, rule: IssuerRule, peerThumbprint: string | undefined): TokenVerdict | undefined {
+    const hit = this.options.cache.cached(tokenCacheKey(token, rule.fingerprint));
+    if (!hit) return undefined;
+    return hit.verdict.ok ? bindingHolds(hit.verdict.token, peerThumbprint) : hit.verdict;
+  }
+
   /** Verifies through the cache; the certificate binding is checked on every use, cached or not. */
   private async verify(token: string, rule: IssuerRule, peerThumbprint: string | undefined): Promise<TokenVerdict> {
-    const { verdict } = await this.options.cache.lookup(tokenCacheKey(token, rule.fingerprint), algorithmOf(token), () =>
-      verifyToken(token, rule, this.options.keys.forRule(rule), {
-        peerCertificateSha256Hex: peerThumbprint,
-        maxTokenBytes: this.options.maxTokenBytes,
-      }),
+    const { verdict } = await this.options.cache.lookup(
+      tokenCacheKey(token, rule.fingerprint),
+      () => algorithmOf(token),
+      () =>
+        verifyToken(token, rule, this.options.keys.forRule(rule), {
+          peerCertificateSha256Hex: peerThumbprint,
+          maxTokenBytes: this.options.maxTokenBytes,
+        }),
     );
     return verdict.ok ? bindingHolds(verdict.token, peerThumbprint) : verdict;
   }
