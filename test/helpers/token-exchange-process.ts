@@ -96,13 +96,19 @@ export async function spawnTokenExchange(env: Environment, options: TokenExchang
   child.stderr.on('data', (chunk: Buffer) => keep(chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`token exchange did not start:\n${text}`)), 15_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`token exchange did not start:\n${text}`));
+    }, 15_000);
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
       keep(`${line}\n`);
-      if (line.includes('"token exchange serving"')) {
-        clearTimeout(timer);
-        resolve();
-      }
+      if (!line.includes('"token exchange serving"')) return;
+      clearTimeout(timer);
+      // From here on the output is only kept, not parsed line by line.
+      lines.close();
+      child.stdout.on('data', (chunk: Buffer) => keep(chunk.toString())).resume();
+      resolve();
     });
     void exited.then((code) => {
       clearTimeout(timer);
