@@ -4,7 +4,7 @@
  *
  *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
- *                                               jwt-throughput, redis-fault, cache-rss
+ *                                               jwt-throughput, redis-fault, cache-rss, delegation
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
  *   node dist/bench/run.js --only throughput --cpu-prof <dir>   Gatehouse writes V8 CPU profiles to <dir>
  */
@@ -16,6 +16,7 @@ import { h2loadAvailable, H2LOAD } from './h2load.js';
 import { JWT_THROUGHPUT_DEFAULTS, runJwtThroughput } from './jwt-throughput.js';
 import { REDIS_FAULT_DEFAULTS, runRedisFault } from './redis-fault.js';
 import { CACHE_RSS_DEFAULTS, runCacheRss } from './cache-rss.js';
+import { DELEGATION_DEFAULTS, runDelegation } from './delegation.js';
 import { describeMachine } from './machine.js';
 import { table, type BenchmarkReport } from './report.js';
 import { RULE_SCALING_DEFAULTS, runRuleScaling } from './rule-scaling.js';
@@ -24,7 +25,7 @@ import { THROUGHPUT_DEFAULTS, runThroughput } from './throughput.js';
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const ANALYSIS_START = '<!-- ANALYSIS: written by hand, kept by run.ts -->';
 const ANALYSIS_END = '<!-- /ANALYSIS -->';
-const BENCHMARKS = ['throughput', 'cold-start', 'rule-scaling', 'jwt-throughput', 'redis-fault', 'cache-rss'] as const;
+const BENCHMARKS = ['throughput', 'cold-start', 'rule-scaling', 'jwt-throughput', 'redis-fault', 'cache-rss', 'delegation'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 async function main(): Promise<void> {
@@ -103,6 +104,13 @@ function runOne(
       );
     case 'cache-rss':
       return runCacheRss(quick ? { ...CACHE_RSS_DEFAULTS, runs: 1 } : CACHE_RSS_DEFAULTS, log);
+    case 'delegation':
+      return runDelegation(
+        quick
+          ? { ...DELEGATION_DEFAULTS, rounds: 2, iterations: 4_000, wireRepetitions: 1, exchangeRepetitions: 1, durationSeconds: 2 }
+          : DELEGATION_DEFAULTS,
+        log,
+      );
   }
 }
 
