@@ -242,6 +242,18 @@ export class DelegationPolicySet {
    * must permit it as an actor for the subject in a chain of this depth.
    * Never throws.
    */
+  /** The policies that apply to a workload, memoized per workload object (the request stage reuses them). */
+  private policiesFor(workload: WorkloadRef): readonly CompiledDelegationPolicy[] {
+    let policies = this.byWorkload.get(workload);
+    if (policies === undefined) {
+      policies = this.targets.find(workload);
+      this.byWorkload.set(workload, policies);
+    }
+    return policies;
+  }
+
+  private readonly byWorkload = new WeakMap<WorkloadRef, readonly CompiledDelegationPolicy[]>();
+
   evaluate(request: DelegationRequest): DelegationVerdict {
     const { actors, subject } = request;
     const current = actors[0];
@@ -266,7 +278,7 @@ export class DelegationPolicySet {
       }
     }
 
-    const policies = request.workload === undefined ? this.all : this.targets.find(request.workload);
+    const policies = request.workload === undefined ? this.all : this.policiesFor(request.workload);
     const operationKnown = request.method !== undefined || request.path !== undefined || request.host !== undefined;
     const facts: OperationFacts = {
       method: request.method,
