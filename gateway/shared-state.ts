@@ -4,7 +4,9 @@
  * JWKS registry. Starting never waits on Redis or the IdP for long: without
  * them the replica decides from its own cache and local verification.
  */
-import { createRedisConnections, RedisStore, RevocationService, TokenCache, type RedisConnections } from './cache/index.js';
+import type { RedisConnections, RedisStore } from './cache/redis.js';
+import { RevocationService } from './cache/revocation.js';
+import { TokenCache } from './cache/token-cache.js';
 import type { GatehouseConfig } from './config/config.js';
 import { redisConfigOf } from './config/redis-settings.js';
 import { JwksRegistry } from './identity/index.js';
@@ -29,8 +31,13 @@ const REDIS_START_WAIT_MS = 500;
  */
 export async function openSharedState(config: GatehouseConfig, env: NodeJS.ProcessEnv, log: Logger): Promise<SharedState> {
   const { jwt } = config;
-  const redis = config.redis ? createRedisConnections(await redisConfigOf(config.redis, config.source, env), log) : undefined;
-  const store = redis ? new RedisStore(redis.commands, redis.keyPrefix) : undefined;
+  // ioredis is loaded only when Redis is configured: the demo and Redis-less replicas start without it.
+  const redisModule = config.redis ? await import('./cache/redis.js') : undefined;
+  const redis =
+    config.redis && redisModule
+      ? redisModule.createRedisConnections(await redisConfigOf(config.redis, config.source, env), log)
+      : undefined;
+  const store = redis && redisModule ? new redisModule.RedisStore(redis.commands, redis.keyPrefix) : undefined;
   const revocation = new RevocationService({ redis, log, config: { subjectTtlSeconds: jwt.revocation.subjectRevocationTtlSeconds } });
   const cache = new TokenCache({
     shared: store,

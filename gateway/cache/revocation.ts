@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../log.js';
 import type { VerifiedToken } from '../identity/issuer-rule.js';
-import { Cluster } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import type { RedisClient, RedisConnections } from './redis.js';
 import type { RevocationView } from './token-cache.js';
 
@@ -323,7 +323,7 @@ export class RevocationService implements RevocationView {
 
   /** SCANs every master for revocation keys and applies them; returns how many were read. */
   private async reload(commands: RedisClient): Promise<number> {
-    const nodes: RedisClient[] = commands instanceof Cluster ? commands.nodes('master') : [commands];
+    const nodes: RedisClient[] = isCluster(commands) ? commands.nodes('master') : [commands];
     let loaded = 0;
     for (const node of nodes) {
       let cursor = '0';
@@ -377,4 +377,9 @@ function sleep(ms: number): Promise<void> {
 
 function definedOnly<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** Told apart without importing ioredis, which replicas without Redis never load. */
+function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
 }

@@ -1,13 +1,10 @@
 #!/usr/bin/env node
 /**
- * The `gatehouse` command: serve, check, validate.
+ * The `gatehouse` command: serve, check, validate, revoke, token-exchange.
+ * Each command's code is loaded only when it runs, so `serve` starts without
+ * evaluating the others (a replica scaling from zero pays for what it loads).
  */
 import { parseArgs } from 'node:util';
-import { runCheck } from './check.js';
-import { runServe } from './serve.js';
-import { runRevoke } from './revoke.js';
-import { runValidate } from './validate.js';
-import { runTokenExchange } from '../../services/token-exchange/cli.js';
 
 const USAGE = `Usage: gatehouse <command> [options]
 
@@ -49,13 +46,13 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'serve':
-      return runServe(values.config);
+      return (await import('./serve.js')).runServe(values.config);
     case 'check':
-      return runCheck(values.config, rest[0], values.json ?? false);
+      return (await import('./check.js')).runCheck(values.config, rest[0], values.json ?? false);
     case 'validate':
-      return runValidate(values.config, rest);
+      return (await import('./validate.js')).runValidate(values.config, rest);
     case 'revoke':
-      return runRevoke({
+      return (await import('./revoke.js')).runRevoke({
         config: values.config,
         jti: values.jti,
         subject: values.subject,
@@ -64,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
         admin: values.admin,
       });
     case 'token-exchange':
-      return runTokenExchange(rest, values.config);
+      return (await import('../../services/token-exchange/cli.js')).runTokenExchange(rest, values.config);
     default:
       process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
       return 2;

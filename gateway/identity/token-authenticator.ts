@@ -6,7 +6,8 @@
  */
 import { decodeProtectedHeader } from 'jose';
 import type { AuthenticationResult, Authenticator } from '../authorizer.js';
-import { tokenCacheKey, type TokenCache } from '../cache/index.js';
+// The token cache module itself, not the cache folder's index: that would load ioredis into Redis-less replicas.
+import { tokenCacheKey, type TokenCache } from '../cache/token-cache.js';
 import type { HeaderToSet } from '../response/plan.js';
 import { DelegationPolicySet } from '../policy/index.js';
 import type { CheckInput } from '../request/model.js';
