@@ -12,8 +12,7 @@ import {
   Validator,
   defaultPolicyNamespace,
   defaultRootNamespace,
-  parseDocuments,
-  readHeader,
+  readDocumentsOfKind,
   type PolicyDocumentSource,
   type PolicyOptions,
   type PolicyOrigin,
@@ -94,27 +93,9 @@ export function parseRequestAuthentications(
   options: PolicyOptions = {},
 ): LoadedRequestAuthentications {
   const defaultNamespace = options.defaultNamespace ?? defaultPolicyNamespace;
-  const documents: RequestAuthentication[] = [];
-  const seen = new Map<string, PolicyOrigin>();
-  for (const source of sources) {
-    for (const { document, origin } of parseDocuments(source)) {
-      const header = readHeader(document, origin);
-      if (header.group !== 'security.istio.io' || header.kind !== 'RequestAuthentication') continue;
-      const parsed = validateRequestAuthentication(document, origin, defaultNamespace);
-      const id = `${parsed.namespace}/${parsed.name}`;
-      const first = seen.get(id);
-      if (first !== undefined) {
-        throw new ValidationError(
-          origin.file,
-          origin.documentIndex,
-          'metadata.name',
-          `duplicate RequestAuthentication ${id}, first defined in ${first.file}#${first.documentIndex}`,
-        );
-      }
-      seen.set(id, origin);
-      documents.push(parsed);
-    }
-  }
+  const documents = readDocumentsOfKind(sources, 'security.istio.io', 'RequestAuthentication', (document, origin) =>
+    validateRequestAuthentication(document, origin, defaultNamespace),
+  );
   return { documents };
 }
 

@@ -9,7 +9,7 @@
 import { DecisionCode, ValidationError, type DelegationCode } from '../errors.js';
 import type { WorkloadRef } from '../request/model.js';
 import { compileOperations, type OperationFacts } from './compile.js';
-import { parseDocuments, readHeader } from './load.js';
+import { readDocumentsOfKind } from './load.js';
 import { StringMatcher } from './match.js';
 import { TargetIndex } from './targeting.js';
 import { defaultPolicyNamespace, defaultRootNamespace } from './types.js';
@@ -101,27 +101,9 @@ const operationFields = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 
  */
 export function parseDelegationPolicies(sources: readonly PolicyDocumentSource[], options: PolicyOptions = {}): LoadedDelegationPolicies {
   const defaultNamespace = options.defaultNamespace ?? defaultPolicyNamespace;
-  const documents: DelegationPolicy[] = [];
-  const seen = new Map<string, PolicyOrigin>();
-  for (const source of sources) {
-    for (const { document, origin } of parseDocuments(source)) {
-      const header = readHeader(document, origin);
-      if (header.group !== 'gatehouse.dev' || header.kind !== delegationKind) continue;
-      const policy = validateDelegationPolicy(document, origin, defaultNamespace);
-      const id = `${policy.namespace}/${policy.name}`;
-      const first = seen.get(id);
-      if (first !== undefined) {
-        throw new ValidationError(
-          origin.file,
-          origin.documentIndex,
-          'metadata.name',
-          `duplicate DelegationPolicy ${id}, first defined in ${first.file}#${first.documentIndex}`,
-        );
-      }
-      seen.set(id, origin);
-      documents.push(policy);
-    }
-  }
+  const documents = readDocumentsOfKind(sources, 'gatehouse.dev', delegationKind, (document, origin) =>
+    validateDelegationPolicy(document, origin, defaultNamespace),
+  );
   return { documents };
 }
 

@@ -25,7 +25,7 @@ export type { Decision, PolicyAction, PolicyTrace } from './decision.js';
 export type { EvaluationStats } from './evaluate.js';
 export { compilePolicySet } from './compile.js';
 export { evaluate, evaluateWithStats } from './evaluate.js';
-export { loadPolicySet, parsePolicyDocuments, readPolicySources, parseDocuments, readHeader } from './load.js';
+export { loadPolicySet, parsePolicyDocuments, readPolicySources, parseDocuments, readDocumentsOfKind, readHeader } from './load.js';
 export type { DocumentHeader } from './load.js';
 export { TargetIndex } from './targeting.js';
 export type { Targeting } from './targeting.js';

@@ -178,6 +178,44 @@ export interface DocumentHeader {
   readonly name?: string;
 }
 
+/**
+ * Reads every document of one kind (`group/kind`) from the sources with
+ * `read`, refusing a second document with the same namespace and name. For
+ * the kinds that sit in the policy files beside AuthorizationPolicies.
+ *
+ * @example
+ * const documents = readDocumentsOfKind(sources, 'gatehouse.dev', 'DelegationPolicy', (document, origin) => validate(document, origin));
+ */
+export function readDocumentsOfKind<T extends { readonly namespace: string; readonly name: string }>(
+  sources: readonly PolicyDocumentSource[],
+  group: string,
+  kind: string,
+  read: (document: unknown, origin: PolicyOrigin) => T,
+): T[] {
+  const documents: T[] = [];
+  const seen = new Map<string, PolicyOrigin>();
+  for (const source of sources) {
+    for (const { document, origin } of parseDocuments(source)) {
+      const header = readHeader(document, origin);
+      if (header.group !== group || header.kind !== kind) continue;
+      const parsed = read(document, origin);
+      const id = `${parsed.namespace}/${parsed.name}`;
+      const first = seen.get(id);
+      if (first !== undefined) {
+        throw new ValidationError(
+          origin.file,
+          origin.documentIndex,
+          'metadata.name',
+          `duplicate ${kind} ${id}, first defined in ${first.file}#${first.documentIndex}`,
+        );
+      }
+      seen.set(id, origin);
+      documents.push(parsed);
+    }
+  }
+  return documents;
+}
+
 /** `apiVersion`, its API group, `kind` and `metadata.name` of a document, checked just enough to pick its reader. */
 export function readHeader(document: unknown, origin: PolicyOrigin): DocumentHeader {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
