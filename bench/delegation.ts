@@ -22,13 +22,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as protoLoader from '@grpc/proto-loader';
 import { Authorizer } from '../gateway/authorizer.js';
-import { issuerExtensions } from '../gateway/config/issuers.js';
 import { loadConfig } from '../gateway/config/load.js';
 import type { RawCheckRequest } from '../gateway/envoy/check-request.js';
 import { loadPackageDefinition } from '../gateway/envoy/descriptors.js';
 import { TokenAuthenticator } from '../gateway/identity/token-authenticator.js';
 import { createLogger } from '../gateway/log.js';
-import { PolicyStore } from '../gateway/policy/watch.js';
+import { PolicyStore, policyStoreOptions } from '../gateway/policy/watch.js';
 import { openSharedState } from '../gateway/shared-state.js';
 import { meshIds } from '../test/helpers/certs.js';
 import { startJwksServer } from '../test/helpers/jwks-server.js';
@@ -163,16 +162,7 @@ async function runCheckCost(options: DelegationOptions, log: (line: string) => v
     // In process: the server's wiring (gateway/cli/serve.ts) without the gRPC server.
     const config = await loadConfig(configFile, {});
     const silent = createLogger('silent');
-    const policies = await PolicyStore.open(
-      config.policies.paths,
-      {
-        rootNamespace: config.policies.rootNamespace,
-        defaultNamespace: config.policies.defaultNamespace,
-        extensionsFor: issuerExtensions(config.jwt),
-        maxDelegationDepth: config.delegation.maxDepth,
-      },
-      silent,
-    );
+    const policies = await PolicyStore.open(config.policies.paths, policyStoreOptions(config), silent);
     const shared = await openSharedState(config, {}, silent);
     await shared.keys.prefetch(policies.currentAuthentication().issuers);
     const authenticator = new TokenAuthenticator({

@@ -4,11 +4,10 @@
  * enabled, the admin listener; watch the policies; drain on SIGTERM/SIGINT.
  */
 import { startAdminServer } from '../admin-server.js';
-import { issuerExtensions } from '../config/issuers.js';
 import { loadConfig, DEMO_CONFIG_PATH } from '../config/load.js';
 import { TokenAuthenticator } from '../identity/token-authenticator.js';
 import { createLogger } from '../log.js';
-import { PolicyStore } from '../policy/watch.js';
+import { PolicyStore, policyStoreOptions } from '../policy/watch.js';
 import { startServer, type RunningServer } from '../server.js';
 import { openSharedState, type SharedState } from '../shared-state.js';
 
@@ -36,16 +35,7 @@ export async function runServe(configPath: string | undefined): Promise<number> 
   const log = createLogger(config.log.level);
   if (!configPath) log.info({ config: 'built-in demo (todo application)' }, 'no --config given; using the demo configuration');
 
-  const policies = await PolicyStore.open(
-    config.policies.paths,
-    {
-      rootNamespace: config.policies.rootNamespace,
-      defaultNamespace: config.policies.defaultNamespace,
-      extensionsFor: issuerExtensions(config.jwt),
-      maxDelegationDepth: config.delegation.maxDepth,
-    },
-    log,
-  );
+  const policies = await PolicyStore.open(config.policies.paths, policyStoreOptions(config), log);
   if (config.policies.watch) await policies.watch();
 
   const shared = await openSharedState(config, process.env, log);

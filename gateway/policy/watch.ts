@@ -21,6 +21,8 @@ import {
   type DelegationPolicySet,
   type PolicyOptions,
 } from './index.js';
+import type { GatehouseConfig } from '../config/config.js';
+import { issuerExtensions } from '../config/issuers.js';
 
 /** Counters an operator (and the metrics endpoint) can read. */
 export interface PolicyStoreStats {
@@ -42,6 +44,21 @@ export interface PolicyStoreOptions extends PolicyOptions {
   readonly extensionsFor: (issuer: string) => IssuerExtensions;
   /** gatehouse.yaml `delegation.maxDepth`: the longest actor chain any DelegationPolicy may permit. Default 3. */
   readonly maxDelegationDepth?: number;
+}
+
+/**
+ * The store's options as the configuration sets them.
+ *
+ * @example
+ * const store = await PolicyStore.open(config.policies.paths, policyStoreOptions(config), log);
+ */
+export function policyStoreOptions(config: GatehouseConfig): PolicyStoreOptions {
+  return {
+    rootNamespace: config.policies.rootNamespace,
+    defaultNamespace: config.policies.defaultNamespace,
+    extensionsFor: issuerExtensions(config.jwt),
+    maxDelegationDepth: config.delegation.maxDepth,
+  };
 }
 
 const DEBOUNCE_MS = 150;
