@@ -43,6 +43,7 @@ const entryFiles = [
   'gatehouse/gatehouse/policy/v1/policy_service.proto',
   'gatehouse/gatehouse/admin/v1/admin_service.proto',
   'gatehouse/gatehouse/tokenexchange/v1/token_exchange_service.proto',
+  'gatehouse/gatehouse/kubernetes/v1/review_service.proto',
 ];
 
 function bufBuild(): Buffer {
@@ -89,6 +90,7 @@ const servedServices = [
   'gatehouse.policy.v1.PolicyService',
   'gatehouse.admin.v1.AdminService',
   'gatehouse.tokenexchange.v1.TokenExchangeService',
+  'gatehouse.kubernetes.v1.KubernetesReviewService',
 ];
 
 /**
