@@ -11,3 +11,5 @@ export type {
   SelectorOperator,
   SelectorRequirement,
 } from './types.js';
+export { readJwtAuthenticators, mapTokenToUser, issuerRuleOfAuthenticator, UserMappingCode } from './claim-mappings.js';
+export type { ClaimMappings, ClaimValidationRule, JwtAuthenticator, UserMapping, UserValidationRule } from './claim-mappings.js';

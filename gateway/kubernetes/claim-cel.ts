@@ -1,0 +1,129 @@
+/**
+ * The CEL expressions of a JWT authenticator, as Kubernetes' structured
+ * authentication configuration has them: claim validation rules and claim
+ * mappings see `claims` (the verified token's claims), user validation rules
+ * see `user` (the mapped `user.Info`). Parsed and type-checked once when the
+ * configuration is read; at review time they only run.
+ */
+import { Environment, type ASTNode } from '@marcbachmann/cel-js';
+
+/** Longest expression accepted, in characters. */
+export const maxClaimExpressionLength = 4096;
+
+const limits = { maxAstNodes: 2000, maxDepth: 64, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 16 };
+
+// Kubernetes' CEL environment has optional types (`claims.?email_verified.orValue(true)`) and mixed list literals.
+const options = { limits, enableOptionalTypes: true, homogeneousAggregateLiterals: false };
+const claimsEnvironment = new Environment(options).registerVariable('claims', 'map');
+const userEnvironment = new Environment(options).registerVariable('user', 'map');
+
+/** What an expression must yield: a bool (validation rules), a string (username, uid), or a string or list of strings (groups, extra). */
+export type ClaimExpressionResult = 'bool' | 'string' | 'strings';
+
+const acceptedTypes: Record<ClaimExpressionResult, readonly string[]> = {
+  bool: ['bool', 'dyn'],
+  string: ['string', 'dyn'],
+  // `null` and `[]` (list<T>) are accepted: they mean "no value" for groups and extra.
+  strings: ['string', 'dyn', 'null', 'list', 'list<string>', 'list<dyn>', 'list<T>'],
+};
+
+/** The outcome of running an expression: its value, or why it has none. */
+export type CelOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly problem: string };
+
+/** A parsed, type-checked expression over one variable (`claims` or `user`). */
+export interface ClaimProgram {
+  readonly expression: string;
+  /** The claims the expression reads by name (`claims.x`, `claims.?x`, `claims['x']`); empty for `user` expressions. */
+  readonly claimsRead: ReadonlySet<string>;
+  /** Runs the expression; a CEL runtime error is an outcome, never an exception. */
+  run(variable: unknown): CelOutcome;
+}
+
+/**
+ * Compiles an expression over `claims`.
+ *
+ * @example
+ * const compiled = compileClaimExpression("'oidc:' + claims.sub", 'string');
+ * if (compiled.ok) compiled.program.run(token.claims); // { ok: true, value: 'oidc:alice' }
+ */
+export function compileClaimExpression(
+  expression: string,
+  result: ClaimExpressionResult,
+): { ok: true; program: ClaimProgram } | { ok: false; problem: string } {
+  return compile(claimsEnvironment, 'claims', expression, result);
+}
+
+/**
+ * Compiles a user validation rule: an expression over `user` (`user.username`,
+ * `user.uid`, `user.groups`, `user.extra`) that yields a bool.
+ */
+export function compileUserExpression(expression: string): { ok: true; program: ClaimProgram } | { ok: false; problem: string } {
+  return compile(userEnvironment, 'user', expression, 'bool');
+}
+
+function compile(
+  environment: Environment,
+  variable: 'claims' | 'user',
+  expression: string,
+  result: ClaimExpressionResult,
+): { ok: true; program: ClaimProgram } | { ok: false; problem: string } {
+  if (expression.length > maxClaimExpressionLength) {
+    return { ok: false, problem: `CEL expression is longer than ${maxClaimExpressionLength} characters` };
+  }
+  try {
+    const parsed = environment.parse(expression);
+    const checked = parsed.check();
+    if (!checked.valid) {
+      return { ok: false, problem: `CEL expression does not type-check: ${firstLine(checked.error?.message ?? 'unknown error')}` };
+    }
+    if (!acceptedTypes[result].includes(checked.type ?? '')) {
+      return { ok: false, problem: `CEL expression must yield ${describeResult(result)}, not ${checked.type ?? 'an unknown type'}` };
+    }
+    const claimsRead = new Set<string>();
+    if (variable === 'claims') collectClaimsRead(parsed.ast, claimsRead);
+    return {
+      ok: true,
+      program: {
+        expression,
+        claimsRead,
+        run: (value) => {
+          try {
+            return { ok: true, value: parsed({ [variable]: value }) as unknown };
+          } catch (error) {
+            return { ok: false, problem: firstLine(error instanceof Error ? error.message : String(error)) };
+          }
+        },
+      },
+    };
+  } catch (error) {
+    return { ok: false, problem: `CEL expression does not parse: ${firstLine(error instanceof Error ? error.message : String(error))}` };
+  }
+}
+
+/** Adds the names of the claims `node` reads by field selection or a constant index. */
+function collectClaimsRead(node: ASTNode, into: Set<string>): void {
+  if ((node.op === '.' || node.op === '.?') && isClaims(node.args[0])) into.add(node.args[1]);
+  if (node.op === '[]' || node.op === '[?]') {
+    const [target, index] = node.args;
+    if (isClaims(target) && index.op === 'value' && typeof index.args === 'string') into.add(index.args);
+  }
+  const args: unknown = node.args;
+  if (Array.isArray(args)) for (const arg of args.flat(2)) if (isNode(arg)) collectClaimsRead(arg, into);
+}
+
+function isClaims(node: ASTNode): boolean {
+  return node.op === 'id' && node.args === 'claims';
+}
+
+function isNode(value: unknown): value is ASTNode {
+  return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
+}
+
+function describeResult(result: ClaimExpressionResult): string {
+  return result === 'bool' ? 'a bool' : result === 'string' ? 'a string' : 'a string or a list of strings';
+}
+
+function firstLine(message: string): string {
+  const line = message.split('\n', 1)[0] ?? message;
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
