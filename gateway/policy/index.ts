@@ -28,6 +28,7 @@ export { evaluate, evaluateWithStats } from './evaluate.js';
 export { loadPolicySet, parsePolicyDocuments, readPolicySources, parseDocuments, readDocumentsOfKind, readHeader } from './load.js';
 export type { DocumentHeader } from './load.js';
 export { TargetIndex } from './targeting.js';
+export { StringMatcher } from './match.js';
 export type { Targeting } from './targeting.js';
 export { Validator } from './validate.js';
 export {

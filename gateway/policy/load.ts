@@ -82,8 +82,12 @@ const documentReaders: ReadonlyMap<string, DocumentReader> = new Map([
  * @example
  * const loaded = parsePolicyDocuments([{ file: 'inline.yaml', text }]);
  */
-/** Kinds in the same files that other stages read (request authentication, delegation-policy.ts). */
-const KINDS_READ_ELSEWHERE = new Set(['security.istio.io/RequestAuthentication', 'gatehouse.dev/DelegationPolicy']);
+/** Kinds in the same files that other stages read (request authentication, delegation-policy.ts, kubernetes/access-policy.ts). */
+const KINDS_READ_ELSEWHERE = new Set([
+  'security.istio.io/RequestAuthentication',
+  'gatehouse.dev/DelegationPolicy',
+  'gatehouse.dev/KubernetesAccessPolicy',
+]);
 
 export function parsePolicyDocuments(sources: PolicyDocumentSource[], options: PolicyOptions = {}): LoadedPolicies {
   const resolved: Required<PolicyOptions> = {
