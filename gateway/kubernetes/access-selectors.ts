@@ -14,6 +14,7 @@ export interface CompiledRequirement {
   readonly values: ReadonlySet<string>;
 }
 
+/** Prepares a rule's requirements once, at compile time: values become sets. */
 export function compileRequirements(requirements: readonly SelectorRequirement[]): readonly CompiledRequirement[] {
   return requirements.map(({ key, operator, values }) => ({ key, operator, values: new Set(values) }));
 }
