@@ -6,7 +6,7 @@
  * fingerprint so a configuration change cannot serve an old verdict, and is
  * checked against the revocation state every time it is served.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { TokenErrorCode, type TokenVerdict, type VerifiedToken } from '../identity/issuer-rule.js';
 import { readSharedFirst as measuredReadSharedFirst } from './l2-policy.js';
@@ -21,7 +21,8 @@ import type { SharedStore } from './shared-store.js';
  * const key = tokenCacheKey(jwt, rule.fingerprint);
  */
 export function tokenCacheKey(token: string, fingerprint: string): string {
-  return createHash('sha256').update(fingerprint).update('\0').update(token).digest('base64url');
+  // One-shot hashing: about half the cost of a Hash object, and this runs on every Check that carries a token.
+  return hash('sha256', `${fingerprint}\0${token}`, 'base64url');
 }
 
 /** What the cache needs from revocation (`RevocationService` implements it). */
