@@ -295,8 +295,9 @@ function readPrefixedMapping(
   // Kubernetes: if username.claim is set, username.prefix is required; set it to "" explicitly for none.
   if (mapping.prefix === undefined && prefixRequired) r.fail(`${field}.prefix`, 'is required with claim (set "" for no prefix)');
   const prefix = mapping.prefix === undefined ? '' : readStringAllowingEmpty(r, mapping.prefix, `${field}.prefix`);
-  if (prefix.startsWith(reservedPrefix))
+  if (prefix.startsWith(reservedPrefix)) {
     r.fail(`${field}.prefix`, `must not start with '${reservedPrefix}', which is reserved for Kubernetes`);
+  }
   return { kind: 'claim', claim: r.string(mapping.claim, `${field}.claim`), prefix };
 }
 
@@ -345,7 +346,8 @@ function extensionsOf(settings: IssuerSettings): IssuerExtensions {
     algorithms: settings.algorithms ?? defaultIssuerExtensions.algorithms,
     clockSkewSeconds: settings.clockSkewSeconds ?? defaultIssuerExtensions.clockSkewSeconds,
     maxTokenAgeSeconds: settings.maxTokenAgeSeconds,
-    requiredClaims: settings.requiredClaims ?? defaultIssuerExtensions.requiredClaims,
+    // Kubernetes (go-oidc) refuses a token without exp: a Kubernetes credential never lives forever.
+    requiredClaims: [...new Set(['exp', ...(settings.requiredClaims ?? defaultIssuerExtensions.requiredClaims)])],
     requiredType: settings.requiredType,
   };
 }
@@ -410,16 +412,10 @@ export function mapTokenToUser(authenticator: JwtAuthenticator, token: VerifiedT
   if (!uid.ok) return uid;
   const extra: Record<string, readonly string[]> = {};
   for (const { key, value } of mappings.extra) {
-    const outcome = value.run(claims);
-    const values = outcome.ok ? stringsOf(outcome.value) : undefined;
-    if (!outcome.ok || values === undefined) {
-      return failure(
-        UserMappingCode.MappingFailed,
-        `extra '${key}': ${outcome.ok ? 'the expression must yield a string or a list of strings' : outcome.problem}`,
-      );
-    }
+    const values = runForStrings(value, claims, `extra '${key}'`);
+    if (!values.ok) return values;
     // Kubernetes: "", [] and null mean the extra key is not present.
-    if (values.length > 0) extra[key] = values;
+    if (values.value.length > 0) extra[key] = values.value;
   }
   const user: KubernetesUser = {
     username: username.value,
@@ -432,14 +428,16 @@ export function mapTokenToUser(authenticator: JwtAuthenticator, token: VerifiedT
   if (user.username.startsWith(reservedPrefix)) {
     return failure(UserMappingCode.ReservedPrefix, `the username may not start with '${reservedPrefix}'`);
   }
-  const reservedGroup = user.groups.find((group) => group.startsWith(reservedPrefix));
-  if (reservedGroup !== undefined) return failure(UserMappingCode.ReservedPrefix, `a group may not start with '${reservedPrefix}'`);
+  if (user.groups.some((group) => group.startsWith(reservedPrefix))) {
+    return failure(UserMappingCode.ReservedPrefix, `a group may not start with '${reservedPrefix}'`);
+  }
 
   const userVariable = { username: user.username, uid: user.uid ?? '', groups: user.groups, extra: user.extra };
   for (const [i, rule] of authenticator.userValidationRules.entries()) {
     const outcome = rule.program.run(userVariable);
-    if (!outcome.ok)
+    if (!outcome.ok) {
       return failure(UserMappingCode.UserValidationFailed, `user validation rule ${i} failed to evaluate: ${outcome.problem}`);
+    }
     if (outcome.value !== true) {
       return failure(
         UserMappingCode.UserValidationFailed,
@@ -461,8 +459,9 @@ function checkClaimRule(rule: ClaimValidationRule, claims: Readonly<Record<strin
     );
   }
   const outcome = rule.program.run(claims);
-  if (!outcome.ok)
+  if (!outcome.ok) {
     return failure(UserMappingCode.ClaimValidationFailed, `claim validation rule ${index} failed to evaluate: ${outcome.problem}`);
+  }
   if (outcome.value === true) return undefined;
   return failure(
     UserMappingCode.ClaimValidationFailed,
@@ -483,10 +482,12 @@ function mapUsername(mapping: ClaimMappings['username'], claims: Readonly<Record
   }
   const value = ownClaim(claims, mapping.claim);
   // Kubernetes: a token without the username claim does not authenticate.
-  if (value === undefined || value === null)
+  if (value === undefined || value === null) {
     return failure(UserMappingCode.MappingFailed, `the token has no '${mapping.claim}' claim for the username`);
-  if (typeof value !== 'string' || value === '')
+  }
+  if (typeof value !== 'string' || value === '') {
     return failure(UserMappingCode.MappingFailed, `the '${mapping.claim}' claim is not a non-empty string`);
+  }
   // OpenID Connect Core §5.1 / Kubernetes: a username from the email claim needs email_verified; Gatehouse requires it to be true.
   if (mapping.claim === 'email' && ownClaim(claims, 'email_verified') !== true) {
     return failure(UserMappingCode.EmailNotVerified, "the username comes from 'email' and the token's 'email_verified' is not true");
@@ -496,21 +497,12 @@ function mapUsername(mapping: ClaimMappings['username'], claims: Readonly<Record
 
 function mapGroups(mapping: ClaimMappings['groups'], claims: Readonly<Record<string, unknown>>): Mapped<readonly string[]> {
   if (mapping === undefined) return { ok: true, value: [] };
-  if (mapping.kind === 'expression') {
-    const outcome = mapping.program.run(claims);
-    const values = outcome.ok ? stringsOf(outcome.value) : undefined;
-    if (!outcome.ok || values === undefined) {
-      return failure(
-        UserMappingCode.MappingFailed,
-        `groups: ${outcome.ok ? 'the expression must yield a string or a list of strings' : outcome.problem}`,
-      );
-    }
-    return { ok: true, value: values };
-  }
+  if (mapping.kind === 'expression') return runForStrings(mapping.program, claims, 'groups');
   // Kubernetes: the groups claim may be a string or a list of strings; absent means no groups.
   const values = stringsOf(ownClaim(claims, mapping.claim));
-  if (values === undefined)
+  if (values === undefined) {
     return failure(UserMappingCode.MappingFailed, `the '${mapping.claim}' claim is not a string or a list of strings`);
+  }
   return { ok: true, value: values.map((group) => mapping.prefix + group) };
 }
 
@@ -524,9 +516,21 @@ function mapUid(mapping: ClaimMappings['uid'], claims: Readonly<Record<string, u
   }
   // Kubernetes: a uid claim mapping needs the claim, as a string.
   const value = ownClaim(claims, mapping.claim);
-  if (typeof value !== 'string' || value === '')
+  if (typeof value !== 'string' || value === '') {
     return failure(UserMappingCode.MappingFailed, `the '${mapping.claim}' claim for the uid is not a non-empty string`);
+  }
   return { ok: true, value };
+}
+
+/** Runs a groups or extra expression: a string or a list of strings. */
+function runForStrings(program: ClaimProgram, claims: Readonly<Record<string, unknown>>, what: string): Mapped<readonly string[]> {
+  const outcome = program.run(claims);
+  if (!outcome.ok) return failure(UserMappingCode.MappingFailed, `${what}: ${outcome.problem}`);
+  const values = stringsOf(outcome.value);
+  if (values === undefined) {
+    return failure(UserMappingCode.MappingFailed, `${what}: the expression must yield a string or a list of strings`);
+  }
+  return { ok: true, value: values };
 }
 
 /**

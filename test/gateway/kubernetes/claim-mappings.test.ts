@@ -545,6 +545,9 @@ test('the issuer rule of an authenticator: its issuer, audiences, key source and
   t.like(rule, { id: 'jwt[0]', issuer: ISSUER, audiences: ['kubernetes'], jwksUri: `${ISSUER}/jwks` });
   t.deepEqual(rule.extensions.algorithms, ['ES256']);
   t.is(rule.extensions.clockSkewSeconds, 10);
+  t.deepEqual(rule.extensions.requiredClaims, ['exp'], 'Kubernetes requires exp');
+  const withClaims = authenticator({ settings: { requiredClaims: ['tenant', 'exp'] } });
+  t.deepEqual(issuerRuleOfAuthenticator(withClaims, 'jwt[0]').extensions.requiredClaims, ['exp', 'tenant']);
   t.is(issuerRuleOfAuthenticator(a, 'other').fingerprint, rule.fingerprint, 'the id is not part of the fingerprint');
   const otherAudience = authenticator({ issuer: { url: ISSUER, audiences: ['other'], jwksUri: `${ISSUER}/jwks` } });
   t.not(issuerRuleOfAuthenticator(otherAudience, 'jwt[0]').fingerprint, rule.fingerprint);
