@@ -13,6 +13,10 @@ export class BoundedMemo<K, V> {
 
   constructor(private readonly maxEntries: number) {}
 
+  get size(): number {
+    return this.entries.size;
+  }
+
   get(key: K): V | undefined {
     return this.entries.get(key);
   }
