@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `gatehouse` command: serve, check, validate, revoke, token-exchange.
+ * The `gatehouse` command: serve, check, validate, revoke, token-exchange,
+ * kubernetes-webhook.
  * Each command's code is loaded only when it runs, so `serve` starts without
  * evaluating the others (a replica scaling from zero pays for what it loads).
  */
@@ -18,6 +19,9 @@ Commands:
                          through the configured Redis, or --admin <host:port> of a replica
   token-exchange serve   run the RFC 8693 token-exchange service (-c <file> required;
                          see docs/token-exchange.md)
+  kubernetes-webhook serve
+                         run kube-apiserver's SubjectAccessReview and TokenReview
+                         webhook (-c <file> required; see docs/kubernetes-webhook.md)
 
 Options:
   -c, --config <file>    Gatehouse configuration (default: the built-in todo demo)
@@ -62,6 +66,8 @@ async function main(argv: string[]): Promise<number> {
       });
     case 'token-exchange':
       return (await import('../../services/token-exchange/cli.js')).runTokenExchange(rest, values.config);
+    case 'kubernetes-webhook':
+      return (await import('../../services/kubernetes-webhook/cli.js')).runKubernetesWebhook(rest, values.config);
     default:
       process.stderr.write(`unknown command '${command}'\n\n${USAGE}`);
       return 2;
