@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { Authorizer, type CheckOutcome } from '../authorizer.js';
 import { toCheckRequest } from '../envoy/short-form.js';
 import { loadConfig, DEMO_CONFIG_PATH } from '../config/load.js';
-import { loadPolicySet } from '../policy/index.js';
+import { loadPolicySet, type ShadowOutcome } from '../policy/index.js';
 
 export async function runCheck(configPath: string | undefined, requestFile: string | undefined, json: boolean): Promise<number> {
   if (!requestFile) {
@@ -39,6 +39,21 @@ export function explain(outcome: CheckOutcome): Record<string, unknown> {
     peer: input?.peer?.principal,
     workload: input?.workload,
     policies: decision.trace,
+    ...(outcome.shadow === undefined ? {} : { shadow: explainShadow(outcome.shadow) }),
+  };
+}
+
+/** The shadow outcome as data: what the live set plus the shadow policies would decide. */
+function explainShadow(shadow: ShadowOutcome): Record<string, unknown> {
+  const { decision } = shadow;
+  return {
+    allowed: decision.allowed,
+    code: decision.code,
+    reason: decision.reason,
+    policy: decision.policy,
+    rule: decision.rule,
+    diverged: shadow.diverged,
+    shadow_policies: shadow.policies,
   };
 }
 
@@ -61,7 +76,19 @@ export function formatExplanation(outcome: CheckOutcome): string {
     lines.push(`  - ${trace.action.padEnd(5)} ${trace.policy}: ${trace.matched ? `matched rule ${trace.rule}` : 'no rule matched'}`);
   }
   if (decision.audited.length > 0) lines.push(`  audited:  ${decision.audited.join(', ')}`);
+  if (outcome.shadow) lines.push(...formatShadow(outcome.shadow));
   return `${lines.join('\n')}\n`;
+}
+
+/** The candidate outcome, under the live one: it never changes the answer above. */
+function formatShadow(shadow: ShadowOutcome): string[] {
+  const { decision } = shadow;
+  const decided = decision.policy ? ` by ${decision.policy}${decision.rule !== undefined ? ` rule ${decision.rule}` : ''}` : '';
+  return [
+    `  shadow:   ${decision.allowed ? 'ALLOW' : 'DENY'} (${decision.code})${decided}${shadow.diverged ? ', DIVERGES from the live decision' : ', same as the live decision'}`,
+    `            ${decision.reason}`,
+    `            shadow policies applying: ${shadow.policies.join(', ')}`,
+  ];
 }
 
 async function readStdin(): Promise<string> {

@@ -38,6 +38,9 @@ export async function runValidate(configPath: string | undefined, paths: string[
         `  skipped ${skipped.file}#${skipped.documentIndex} ${skipped.kind}${skipped.name ? ` ${skipped.name}` : ''}: ${skipped.note}\n`,
       );
     }
+    for (const policy of set.shadow?.policies ?? []) {
+      process.stdout.write(`  shadow ${policy.id} ${policy.action}: evaluated and logged, not enforced\n`);
+    }
     return 0;
   } catch (error) {
     process.stderr.write(`invalid: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -84,11 +84,28 @@ export interface ApplicablePolicies {
   readonly noAllowMatchReason: string;
 }
 
+/**
+ * The shadow policies of a set (`istio.io/dry-run` or `gatehouse.dev/shadow`)
+ * and the candidate set they would make if enforced.
+ */
+export interface ShadowPolicies {
+  /** The live policies plus the shadow ones, as if enforced. */
+  readonly candidate: CompiledPolicySet;
+  /** The shadow policies alone, by the workloads they apply to: is there anything to compare for this request? */
+  readonly targets: TargetIndex<CompiledPolicy>;
+  /** Every shadow policy, in (namespace, name) order. */
+  readonly policies: readonly CompiledPolicy[];
+  /** `namespace/name` of every shadow policy. */
+  readonly ids: ReadonlySet<string>;
+  /** The shadow policies that apply to a workload, by the workload object (as `applicableByWorkload`). */
+  readonly applicableByWorkload: WeakMap<object, readonly CompiledPolicy[]>;
+}
+
 /** A policy set ready for `evaluate`. Immutable; swap the whole set to reload. */
 export class CompiledPolicySet {
-  /** Policies that are evaluated (ALLOW, DENY, AUDIT; not CUSTOM or dry-run). */
+  /** Policies that are enforced (ALLOW, DENY, AUDIT; not CUSTOM, not shadow). */
   readonly policyCount: number;
-  /** Rules of the evaluated policies. */
+  /** Rules of the enforced policies. */
   readonly ruleCount: number;
   readonly skipped: LoadedPolicies['skipped'];
   readonly rootNamespace: string;
@@ -103,6 +120,8 @@ export class CompiledPolicySet {
    * workload's policies are looked up once per set.
    */
   readonly applicableByWorkload = new WeakMap<object, ApplicablePolicies>();
+  /** Shadow policies, when the files hold any: evaluated beside this set, never deciding. */
+  readonly shadow: ShadowPolicies | undefined;
 
   constructor(parts: {
     policyCount: number;
@@ -110,6 +129,7 @@ export class CompiledPolicySet {
     skipped: LoadedPolicies['skipped'];
     rootNamespace: string;
     targets: TargetIndex<CompiledPolicy>;
+    shadow?: ShadowPolicies;
   }) {
     this.policyCount = parts.policyCount;
     this.ruleCount = parts.ruleCount;
@@ -118,31 +138,65 @@ export class CompiledPolicySet {
     this.targets = parts.targets;
     this.byNamespace = parts.targets.byNamespace;
     this.hasWorkloadSpecificPolicies = parts.targets.hasWorkloadSpecificItems;
+    this.shadow = parts.shadow;
   }
 }
 
 /**
- * Compiles loaded policies. CUSTOM and dry-run policies are left out (they
- * are already listed in `loaded.skipped`).
+ * Compiles loaded policies. CUSTOM policies are left out (they are already
+ * listed in `loaded.skipped`); shadow policies are compiled into
+ * `set.shadow`, outside the enforced set. Each policy is compiled once, and
+ * the live and candidate sets share it.
  *
  * @throws ValidationError when a value cannot be compiled (normally caught by `parsePolicyDocuments`).
  */
 export function compilePolicySet(loaded: LoadedPolicies, options: PolicyOptions = {}): CompiledPolicySet {
   const rootNamespace = options.rootNamespace ?? defaultRootNamespace;
   const evaluated = loaded.policies
-    .filter((policy) => policy.action !== 'CUSTOM' && !policy.dryRun)
+    .filter((policy) => policy.action !== 'CUSTOM')
     .sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name));
-  const compiled = evaluated.map((policy, order) => compilePolicy(policy, order));
-  const ruleCount = compiled.reduce((sum, policy) => sum + policy.rules.length, 0);
-  const targets = new TargetIndex<CompiledPolicy>(rootNamespace);
-  evaluated.forEach((policy, i) => targets.add(compiled[i] as CompiledPolicy, policy));
+  const compiled = evaluated.map((policy, order) => ({ policy, compiled: compilePolicy(policy, order) }));
+  const skipped = [...loaded.skipped];
+  const live = compiled.filter(({ policy }) => !policy.shadow);
+  const shadows = compiled.filter(({ policy }) => policy.shadow);
+  const shadow =
+    shadows.length === 0
+      ? undefined
+      : {
+          candidate: indexedSet(compiled, rootNamespace, skipped),
+          targets: targetIndex(shadows, rootNamespace),
+          policies: shadows.map((entry) => entry.compiled),
+          ids: new Set(shadows.map((entry) => entry.compiled.id)),
+          applicableByWorkload: new WeakMap<object, readonly CompiledPolicy[]>(),
+        };
+  return indexedSet(live, rootNamespace, skipped, shadow);
+}
+
+interface CompiledEntry {
+  readonly policy: AuthorizationPolicy;
+  readonly compiled: CompiledPolicy;
+}
+
+function indexedSet(
+  entries: readonly CompiledEntry[],
+  rootNamespace: string,
+  skipped: LoadedPolicies['skipped'],
+  shadow?: ShadowPolicies,
+): CompiledPolicySet {
   return new CompiledPolicySet({
-    policyCount: compiled.length,
-    ruleCount,
-    skipped: [...loaded.skipped],
+    policyCount: entries.length,
+    ruleCount: entries.reduce((sum, entry) => sum + entry.compiled.rules.length, 0),
+    skipped,
     rootNamespace,
-    targets,
+    targets: targetIndex(entries, rootNamespace),
+    ...(shadow === undefined ? {} : { shadow }),
   });
+}
+
+function targetIndex(entries: readonly CompiledEntry[], rootNamespace: string): TargetIndex<CompiledPolicy> {
+  const targets = new TargetIndex<CompiledPolicy>(rootNamespace);
+  for (const { policy, compiled } of entries) targets.add(compiled, policy);
+  return targets;
 }
 
 function push<T>(map: Map<string, T[]>, key: string, value: T): void {

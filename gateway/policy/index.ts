@@ -20,11 +20,14 @@ export type {
   PolicyTargetRef,
   SkippedDocument,
 } from './types.js';
-export type { CompiledPolicySet } from './compile.js';
+export type { CompiledPolicySet, ShadowPolicies } from './compile.js';
 export type { Decision, PolicyAction, PolicyTrace } from './decision.js';
 export type { EvaluationStats } from './evaluate.js';
 export { compilePolicySet } from './compile.js';
 export { evaluate, evaluateWithStats } from './evaluate.js';
+export { evaluateShadow, ShadowCounters } from './shadow.js';
+export type { ShadowOutcome, ShadowStats } from './shadow.js';
+export { shadowAnnotations } from './validate.js';
 export { loadPolicySet, parsePolicyDocuments, readPolicySources, parseDocuments, readDocumentsOfKind, readHeader } from './load.js';
 export type { DocumentHeader } from './load.js';
 export { TargetIndex } from './targeting.js';

@@ -75,8 +75,9 @@ const documentReaders: ReadonlyMap<string, DocumentReader> = new Map([
 
 /**
  * Parses multi-document YAML (or JSON) texts into validated policies.
- * Empty documents are ignored; documents of other kinds, CUSTOM policies and
- * dry-run policies are listed in `skipped` with a note.
+ * Empty documents are ignored; documents of other kinds and CUSTOM policies
+ * are listed in `skipped` with a note. Shadow policies are loaded like any
+ * other (`policy.shadow`); the compiler keeps them out of the live set.
  *
  * @throws ValidationError naming file, document index and field.
  * @example
@@ -132,8 +133,6 @@ export function parsePolicyDocuments(sources: PolicyDocumentSource[], options: P
           name: id,
           note: 'action CUSTOM is not evaluated: Gatehouse is itself the custom provider',
         });
-      } else if (policy.dryRun) {
-        skipped.push({ ...origin, kind: header.kind, name: id, note: 'istio.io/dry-run policy is not enforced' });
       }
     }
   }

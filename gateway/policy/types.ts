@@ -79,8 +79,11 @@ export interface AuthorizationPolicy {
   /** `spec.targetRef` and `spec.targetRefs` together; empty when neither is set. */
   readonly targetRefs: readonly PolicyTargetRef[];
   readonly rules: readonly PolicyRule[];
-  /** `istio.io/dry-run: "true"`: Istio evaluates such a policy without enforcing it. */
-  readonly dryRun: boolean;
+  /**
+   * Shadow mode (`istio.io/dry-run: "true"` or `gatehouse.dev/shadow: "true"`):
+   * evaluated and logged beside the live policies, never deciding.
+   */
+  readonly shadow: boolean;
 }
 
 /** A document that was read but is not evaluated, and why. */

@@ -30,6 +30,13 @@ export const policyLimits = {
 
 const actions: readonly AuthorizationAction[] = ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM'];
 
+/** Either annotation puts a policy in shadow mode: evaluated and logged, never enforced. Istio's name first. */
+export const shadowAnnotations = ['istio.io/dry-run', 'gatehouse.dev/shadow'] as const;
+
+// Go's strconv.ParseBool, which Istio uses for its annotations.
+const annotationTrue = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const annotationFalse = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+
 // Kubernetes ObjectMeta fields a `kubectl get -o yaml` export may carry; only name/namespace/annotations are read.
 const metadataFields = new Set([
   'name',
@@ -123,7 +130,7 @@ export function validateAuthorizationPolicy(document: unknown, origin: PolicyOri
   }
 
   const { name, namespace, annotations } = v.metadata(root['metadata'], defaultNamespace);
-  const dryRun = annotations['istio.io/dry-run'] === 'true';
+  const shadow = shadowAnnotations.some((annotation) => v.annotationFlag(annotations, annotation));
 
   const spec = root['spec'] === undefined || root['spec'] === null ? {} : v.object(root['spec'], 'spec');
   v.onlyFields(spec, 'spec', ['selector', 'targetRef', 'targetRefs', 'action', 'provider', 'rules']);
@@ -159,7 +166,7 @@ export function validateAuthorizationPolicy(document: unknown, origin: PolicyOri
     ...(selector === undefined ? {} : { selector }),
     targetRefs,
     rules,
-    dryRun,
+    shadow,
   };
 }
 
@@ -218,6 +225,18 @@ export class Validator {
     const namespace = metadata['namespace'] === undefined ? defaultNamespace : this.dnsName(metadata['namespace'], 'metadata.namespace');
     const annotations = metadata['annotations'] === undefined ? {} : this.stringMap(metadata['annotations'], 'metadata.annotations');
     return { name, namespace, annotations };
+  }
+
+  /**
+   * A boolean annotation: absent is false. Any other value than Go's boolean
+   * spellings is an error, because a mistyped shadow annotation would
+   * otherwise enforce a policy its author meant only to observe.
+   */
+  annotationFlag(annotations: Readonly<Record<string, string>>, name: string): boolean {
+    const value = annotations[name];
+    if (value === undefined || annotationFalse.has(value)) return false;
+    if (annotationTrue.has(value)) return true;
+    return this.fail(`metadata.annotations[${name}]`, `must be "true" or "false", not ${JSON.stringify(value)}`);
   }
 
   /** `spec.selector`, `spec.targetRef` and `spec.targetRefs`: which workloads the document applies to. */

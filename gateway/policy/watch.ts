@@ -174,6 +174,7 @@ function describe({ policies, authentication, delegation }: PolicySnapshot): Rec
   return {
     policies: policies.policyCount,
     rules: policies.ruleCount,
+    shadowPolicies: policies.shadow?.policies.length ?? 0,
     skipped: policies.skipped.length,
     requestAuthentications: authentication.documentCount,
     issuerRules: authentication.ruleCount,
