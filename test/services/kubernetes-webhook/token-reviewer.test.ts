@@ -26,6 +26,8 @@ let es256: TestKey;
 let eddsa: TestKey;
 let idp: JwksServer;
 let otherIdp: JwksServer;
+// One registry for every reviewer, as one webhook process has; a generous timeout, for a loaded test machine.
+const keys = new JwksRegistry({ fetchTimeoutMs: 10_000 });
 
 test.before(async () => {
   [es256, eddsa] = await Promise.all([generateTestKey('ES256'), generateTestKey('EdDSA')]);
@@ -33,6 +35,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  keys.close();
   await Promise.all([idp?.close(), otherIdp?.close()]);
 });
 
@@ -87,8 +90,6 @@ function setup(
       done();
     },
   });
-  const keys = new JwksRegistry({ fetchTimeoutMs: 1000 });
-  t.teardown(() => keys.close());
   const cache = options.cache ?? new TokenCache();
   const reviewer = new TokenReviewer({
     authenticators: options.authenticators ?? authenticators(),
