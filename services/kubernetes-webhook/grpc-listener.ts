@@ -20,6 +20,7 @@ import {
 } from './grpc-messages.js';
 import { ReviewInputError } from './review-input.js';
 import type { Reviews } from './reviews.js';
+import type { TokenReviewRequest } from './types.js';
 
 export const KUBERNETES_REVIEW_SERVICE = 'gatehouse.kubernetes.v1.KubernetesReviewService';
 const HEALTH_SERVICE = 'grpc.health.v1.Health';
@@ -72,7 +73,7 @@ export async function startGrpcListener(options: GrpcListenerOptions): Promise<R
   const tokenReview: Unary<TokenReviewRequestMessage, unknown> = (call, callback) => {
     const refused = refusal(options, call);
     if (refused) return callback(refused);
-    let request;
+    let request: TokenReviewRequest;
     try {
       request = tokenReviewRequestOfMessage(call.request, options.maxTokenBytes);
     } catch (error) {

@@ -114,8 +114,9 @@ async function handle(options: HttpsListenerOptions, request: IncomingMessage, r
   }
   const refusal = checkRequest(options, request);
   if (refusal !== undefined) {
-    // What is left of a refused body is not read: answer, and close the connection.
+    // The body of a refused request is discarded, and the connection closed after the answer.
     if (!request.readableEnded) response.setHeader('connection', 'close');
+    if (refusal.status === 405) response.setHeader('allow', 'POST');
     request.resume();
     return refuse(options, response, kind, refusal);
   }
@@ -164,9 +165,8 @@ function checkRequest(options: HttpsListenerOptions, request: IncomingMessage): 
   const socket = request.socket as TLSSocket;
   if (!socket.authorized) {
     const presented = Object.keys(socket.getPeerCertificate()).length > 0;
-    const message = presented
-      ? `the client certificate is not trusted (${String(socket.authorizationError)})`
-      : 'a client certificate is required';
+    const why = socket.authorizationError instanceof Error ? socket.authorizationError.message : String(socket.authorizationError);
+    const message = presented ? `the client certificate is not trusted (${why})` : 'a client certificate is required';
     return { status: 401, reason: 'Unauthorized', message };
   }
   if (!isAllowedClient(socket.getPeerCertificate(), options.allowedClientNames)) {

@@ -191,6 +191,8 @@ export function webhookYaml(env: WebhookEnvironment, options: WebhookYamlOptions
     '      claimMappings:',
     '        username: { claim: sub, prefix: "oidc:" }',
     '        groups: { claim: groups, prefix: "" }',
+    // Generous: a loaded test machine can take seconds to answer a key set request.
+    'jwks: { fetchTimeoutMs: 10000 }',
     `log: { level: ${options.logLevel ?? 'silent'} }`,
     'drainSeconds: 1',
     options.extra ?? '',

@@ -303,6 +303,7 @@ test('a body over limits.maxBodyBytes: 413, the connection closed', async (t) =>
 test('wrong methods and paths: 405 and 404', async (t) => {
   const get = await callWebhook(env, authorize, undefined, { client: env.apiserver });
   t.is(get.status, 405);
+  t.is(get.headers.allow, 'POST');
   const other = await callWebhook(env, `${webhook.baseUrl}/apis/authorization.k8s.io/v1/subjectaccessreviews`, '{}');
   t.is(other.status, 404);
   const postProbe = await callWebhook(env, `${webhook.baseUrl}/healthz`, '{}');
