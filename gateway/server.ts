@@ -5,7 +5,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { Authorizer, type Authenticator, type CheckOutcome, type PolicySource } from './authorizer.js';
+import { Authorizer, type Authenticator, type AuthorizerStats, type CheckOutcome, type PolicySource } from './authorizer.js';
+import { createDecisionLogger, type DecisionLogStats } from './decision-log/index.js';
 import type { GatehouseConfig } from './config/config.js';
 import { CheckCodec } from './envoy/check-codec.js';
 import { loadPackageDefinition, loadProtobufRoot, reflectionDefinition } from './envoy/descriptors.js';
@@ -24,6 +25,13 @@ export interface RunningServer {
   readonly health: HealthStatus;
   /** Stops taking new Checks, lets in-flight ones finish (up to the drain timeout), then closes. */
   drain(): Promise<void>;
+  /** Counters for the metrics layer: shadow divergences, decision log lines. */
+  stats(): ServerStats;
+}
+
+export interface ServerStats extends AuthorizerStats {
+  /** Absent when decision logs are off. */
+  readonly decisionLog?: DecisionLogStats;
 }
 
 export interface ServerDependencies {
@@ -44,6 +52,7 @@ export interface ServerDependencies {
 export async function startServer({ config, policies, log, authenticator: tokens }: ServerDependencies): Promise<RunningServer> {
   const definition = loadPackageDefinition();
   const authorizer = new Authorizer(config, policies, tokens);
+  const decisions = createDecisionLogger(config.decisionLog, log);
   const health = new HealthStatus([AUTHORIZATION_SERVICE, POLICY_SERVICE]);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
 
@@ -68,9 +77,13 @@ export async function startServer({ config, policies, log, authenticator: tokens
     },
     {
       Check: (call: grpc.ServerUnaryCall<RawCheckRequest, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        const started = decisions === undefined ? 0 : performance.now();
         void authorizer.check(call.request, tls ? connectionCertificate(call) : undefined).then((outcome) => {
-          logDecision(log, outcome);
-          callback(null, codec.encodeResponse(outcome));
+          const response = codec.encodeResponse(outcome);
+          const latencyMs = decisions === undefined ? 0 : performance.now() - started;
+          callback(null, response);
+          // After answering: the record never delays the response.
+          decisions?.write(outcome, latencyMs);
           registerReflection();
         });
       },
@@ -100,21 +113,24 @@ export async function startServer({ config, policies, log, authenticator: tokens
       health.setAll('NOT_SERVING');
       health.closeWatchers();
       log.info({ graceSeconds: config.drainSeconds }, 'draining');
+      // Decision lines still buffered (a file destination) are written out before the process exits.
+      const finish = (): void => void (decisions?.flush() ?? Promise.resolve()).then(resolve);
       const force = setTimeout(() => {
         log.warn('drain timed out; closing remaining calls');
         server.forceShutdown();
-        resolve();
+        finish();
       }, config.drainSeconds * 1000);
       force.unref();
       server.tryShutdown(() => {
         clearTimeout(force);
         log.info('drained');
-        resolve();
+        finish();
       });
     });
     return draining;
   };
-  return { port, health, drain };
+  const stats = (): ServerStats => ({ ...authorizer.stats(), ...(decisions === undefined ? {} : { decisionLog: decisions.stats() }) });
+  return { port, health, drain, stats };
 }
 
 const REFLECTION_DELAY_MS = 1000;
@@ -171,23 +187,6 @@ function connectionCertificate(call: grpc.ServerUnaryCall<unknown, unknown>): X5
   } catch {
     return undefined;
   }
-}
-
-function logDecision(log: Logger, outcome: CheckOutcome): void {
-  if (!log.isLevelEnabled('debug')) return;
-  const { decision, input } = outcome;
-  log.debug(
-    {
-      decision_id: outcome.decisionId,
-      allowed: decision.allowed,
-      code: decision.code,
-      policy: decision.policy,
-      peer: input?.peer?.principal,
-      method: input?.request.method,
-      path: input?.request.path,
-    },
-    decision.reason,
-  );
 }
 
 function explainResponse(outcome: CheckOutcome): Record<string, unknown> {

@@ -87,6 +87,23 @@ export interface AdminSettings {
   readonly port: number;
 }
 
+/** One JSON line per decision (docs/decision-logs.md). */
+export interface DecisionLogSettings {
+  readonly enabled: boolean;
+  /** `stdout`, beside the other logs, or the path of a file to append to. */
+  readonly destination: 'stdout' | { readonly file: string };
+  /** Fractions (0 to 1) of allowed, denied and shadow-divergent decisions that are written. */
+  readonly sample: { readonly allow: number; readonly deny: number; readonly divergence: number };
+  /** Lower-case names of the request headers whose values are recorded; never credentials. */
+  readonly headers: readonly string[];
+  /** Record the query string; off by default (queries carry personal data and tokens). */
+  readonly includeQuery: boolean;
+  /** Claims of an accepted token to record; none by default. */
+  readonly claims: readonly string[];
+  /** Field, header, parameter, context extension or claim names whose values are replaced by `[redacted]`. */
+  readonly redact: readonly string[];
+}
+
 export interface GatehouseConfig {
   /** The file this configuration came from, or `<built-in>`. */
   readonly source: string;
@@ -132,6 +149,7 @@ export interface GatehouseConfig {
   readonly jwt: JwtSettings;
   readonly admin: AdminSettings;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  readonly decisionLog: DecisionLogSettings;
   /** Seconds that in-flight Checks get to finish on SIGTERM before the server closes. */
   readonly drainSeconds: number;
 }

@@ -11,9 +11,11 @@ import { parseDocument } from 'yaml';
 import { ValidationError } from '../errors.js';
 import { supportedAlgorithms, validatePeerConfig } from '../identity/index.js';
 import { defaultMaxDelegationDepth, delegationLimits } from '../policy/index.js';
+import { neverLoggedReason } from '../decision-log/redaction.js';
 import {
   DEFAULT_PORT,
   type AdminSettings,
+  type DecisionLogSettings,
   type GatehouseConfig,
   type HostPort,
   type IssuerSettings,
@@ -71,6 +73,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     'admin',
     'delegation',
     'log',
+    'decisionLog',
     'drainSeconds',
   ]);
 
@@ -132,6 +135,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     jwt: readJwt(r, root.jwt ?? {}),
     admin: readAdmin(r, root.admin ?? {}),
     log: { level: level as GatehouseConfig['log']['level'] },
+    decisionLog: readDecisionLog(r, root.decisionLog ?? {}, baseDir),
     drainSeconds: r.integer(root.drainSeconds ?? 10, 'drainSeconds', 0, 600),
   };
 }
@@ -322,6 +326,41 @@ function readAdmin(r: FieldReader, value: unknown): AdminSettings {
     enabled: r.boolean(admin.enabled ?? false, 'admin.enabled'),
     host: r.string(admin.host ?? '127.0.0.1', 'admin.host'),
     port: r.port(admin.port ?? DEFAULT_ADMIN_PORT, 'admin.port'),
+  };
+}
+
+function readDecisionLog(r: FieldReader, value: unknown, baseDir: string): DecisionLogSettings {
+  const field = 'decisionLog';
+  const settings = r.object(value, field, ['enabled', 'destination', 'sample', 'headers', 'includeQuery', 'claims', 'redact']);
+  const sample = r.object(settings.sample ?? {}, `${field}.sample`, ['allow', 'deny', 'divergence']);
+  const fraction = (v: unknown, name: string): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) r.fail(name, `must be a number from 0 to 1, got ${describe(v)}`);
+    return v;
+  };
+  const neverLogged = (names: string[], list: string, what: string): string[] =>
+    names.map((name, i) => {
+      const reason = neverLoggedReason(name);
+      if (reason !== undefined) r.fail(`${field}.${list}[${i}]`, `'${name}' ${reason}; ${what} like it are never logged`);
+      return name;
+    });
+  const headers = r.strings(settings.headers ?? [], `${field}.headers`).map((name, i) => {
+    const lower = name.toLowerCase();
+    if (!HEADER_NAME.test(lower)) r.fail(`${field}.headers[${i}]`, `'${name}' is not an HTTP header name`);
+    return lower;
+  });
+  const destination = r.string(settings.destination ?? 'stdout', `${field}.destination`);
+  return {
+    enabled: r.boolean(settings.enabled ?? false, `${field}.enabled`),
+    destination: destination === 'stdout' ? 'stdout' : { file: path.resolve(baseDir, destination) },
+    sample: {
+      allow: fraction(sample.allow ?? 1, `${field}.sample.allow`),
+      deny: fraction(sample.deny ?? 1, `${field}.sample.deny`),
+      divergence: fraction(sample.divergence ?? 1, `${field}.sample.divergence`),
+    },
+    headers: neverLogged(headers, 'headers', 'headers'),
+    includeQuery: r.boolean(settings.includeQuery ?? false, `${field}.includeQuery`),
+    claims: neverLogged(r.strings(settings.claims ?? [], `${field}.claims`), 'claims', 'claims'),
+    redact: r.strings(settings.redact ?? [], `${field}.redact`),
   };
 }
 
