@@ -34,6 +34,13 @@ export async function runServe(configPath: string | undefined): Promise<number> 
   const config = await loadConfig(configPath ?? DEMO_CONFIG_PATH, process.env);
   const log = createLogger(config.log.level);
   if (!configPath) log.info({ config: 'built-in demo (todo application)' }, 'no --config given; using the demo configuration');
+  // Signals are taken from the start: one that arrives while starting stops the process cleanly, never by default action.
+  let stop = (signal: string): void => {
+    log.info({ signal }, 'stopped while starting');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 
   const policies = await PolicyStore.open(config.policies.paths, policyStoreOptions(config), log);
   if (config.policies.watch) await policies.watch();
@@ -51,10 +58,10 @@ export async function runServe(configPath: string | undefined): Promise<number> 
   });
 
   const server = await startServer({ config, policies, log, authenticator });
-  const admin = config.admin.enabled ? await startAdminServer(config.admin, shared.revocation, log) : undefined;
-  const sharedHealth = shared.redis ? watchSharedStateHealth(server, shared) : undefined;
-
-  const stop = (signal: string): void => {
+  // Set once they run; the stop below closes whatever has started.
+  let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined = undefined;
+  let sharedHealth: NodeJS.Timeout | undefined = undefined;
+  stop = (signal: string): void => {
     log.info({ signal }, 'shutting down');
     policies.close();
     clearInterval(sharedHealth);
@@ -62,7 +69,7 @@ export async function runServe(configPath: string | undefined): Promise<number> 
       .then(() => shared.close())
       .then(() => process.exit(0));
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  admin = config.admin.enabled ? await startAdminServer(config.admin, shared.revocation, log) : undefined;
+  sharedHealth = shared.redis ? watchSharedStateHealth(server, shared) : undefined;
   return 0;
 }

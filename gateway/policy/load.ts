@@ -139,8 +139,25 @@ export function parsePolicyDocuments(sources: PolicyDocumentSource[], options: P
   return { policies, skipped };
 }
 
+/**
+ * The documents of each source, parsed once: several readers (Istio policies,
+ * RequestAuthentication, DelegationPolicy, KubernetesAccessPolicy) go through
+ * the same sources, and YAML parsing is a measured part of cold start. The
+ * documents are shared, so readers must not change them.
+ */
+const parsedSources = new WeakMap<PolicyDocumentSource, readonly { document: unknown; origin: PolicyOrigin }[]>();
+
 /** The non-empty YAML documents of one source, each with its origin. */
-export function* parseDocuments(source: PolicyDocumentSource): Generator<{ document: unknown; origin: PolicyOrigin }> {
+export function parseDocuments(source: PolicyDocumentSource): readonly { document: unknown; origin: PolicyOrigin }[] {
+  let documents = parsedSources.get(source);
+  if (documents === undefined) {
+    documents = [...parseSource(source)];
+    parsedSources.set(source, documents);
+  }
+  return documents;
+}
+
+function* parseSource(source: PolicyDocumentSource): Generator<{ document: unknown; origin: PolicyOrigin }> {
   if (source.text.length > fileLimits.maxFileBytes) throw tooLarge(source.file);
   const parsed = parseAllDocuments(source.text, { uniqueKeys: true, prettyErrors: true });
   if ('empty' in parsed) {
