@@ -13,7 +13,7 @@ COPY package.json package-lock.json ./
 RUN npm ci
 COPY . .
 RUN npm run build \
- && node deploy/docker/runtime-modules.mjs /runtime/node_modules
+ && node dist/test/deploy/runtime-modules.js /runtime/node_modules
 
 # Runtime: Node and the files the bundle reads, nothing else; no shell, no
 # package manager, user 65532.
@@ -26,7 +26,7 @@ COPY --from=build /src/dist/gatehouse.json /src/dist/gatehouse.binpb dist/
 # The demo configuration, used when no --config is given (gateway/config/load.ts).
 COPY --from=build /src/deploy/examples/todo deploy/examples/todo
 # What the bundle leaves external (scripts/bundle.ts): @grpc/reflection and the
-# packages it needs, found by deploy/docker/runtime-modules.mjs.
+# packages it needs, found by test/deploy/runtime-modules.ts.
 COPY --from=build /runtime/node_modules node_modules
 USER 65532:65532
 EXPOSE 9191

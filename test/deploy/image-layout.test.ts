@@ -2,7 +2,7 @@
  * The runtime image without Docker: the files the Dockerfile's runtime stage
  * copies from the build stage, laid out in a temporary folder as in /app, must
  * be enough to run the command (bundle, descriptor files, demo configuration,
- * and the external modules deploy/docker/runtime-modules.mjs collects).
+ * and the external modules test/deploy/runtime-modules.ts collects).
  */
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -64,7 +64,7 @@ test('the files of the runtime stage are enough to decide a request and to load 
   const work = mkdtempSync(path.join(tmpdir(), 'gatehouse-image-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
   const runtimeModules = path.join(work, 'runtime-modules');
-  await run(process.execPath, [path.join(repoRoot, 'deploy/docker/runtime-modules.mjs'), runtimeModules]);
+  await run(process.execPath, [path.join(repoRoot, 'dist/test/deploy/runtime-modules.js'), runtimeModules]);
   const app = path.join(work, 'app');
   for (const copy of runtimeCopies()) for (const source of copy.sources) copyInto(app, source, copy.destination, runtimeModules);
 

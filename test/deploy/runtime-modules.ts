@@ -1,20 +1,28 @@
-// Copies the packages the `gatehouse` bundle leaves external (scripts/bundle.ts)
-// and everything they need at run time, and nothing else, into a fresh
-// node_modules folder for the runtime image:
-//   node deploy/docker/runtime-modules.mjs <target node_modules>
-// Dependencies are resolved as Node resolves them (the nearest node_modules
-// upwards), so nested versions stay nested.
+/**
+ * Copies the packages the `gatehouse` bundle leaves external (scripts/bundle.ts)
+ * and everything they need at run time, and nothing else, into a fresh
+ * node_modules folder for the runtime image (Dockerfile), after `npm run build`:
+ *   node dist/test/deploy/runtime-modules.js <target node_modules>
+ * Dependencies are resolved as Node resolves them (the nearest node_modules
+ * upwards), so nested versions stay nested.
+ */
 import { cpSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+interface PackageManifest {
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+}
+
 /** The bundle's external packages. */
 export const EXTERNAL_PACKAGES = ['@grpc/reflection'];
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** The folder of `name` as Node would find it from `fromDir`. */
-function locate(name, fromDir) {
+function locate(name: string, fromDir: string): string {
   for (let dir = fromDir; ; dir = path.dirname(dir)) {
     const candidate = path.join(dir, 'node_modules', name);
     if (existsSync(path.join(candidate, 'package.json'))) return candidate;
@@ -23,13 +31,17 @@ function locate(name, fromDir) {
 }
 
 /** Every package folder reachable from the external packages through dependencies and peer dependencies. */
-export function runtimePackageDirs() {
-  const found = new Set();
-  const visit = (dir) => {
+export function runtimePackageDirs(): string[] {
+  const found = new Set<string>();
+  const visit = (dir: string): void => {
     if (found.has(dir)) return;
     found.add(dir);
-    const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
-    const optionalPeers = new Set(Object.entries(manifest.peerDependenciesMeta ?? {}).filter(([, meta]) => meta.optional).map(([name]) => name));
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as PackageManifest;
+    const optionalPeers = new Set(
+      Object.entries(manifest.peerDependenciesMeta ?? {})
+        .filter(([, meta]) => meta.optional)
+        .map(([name]) => name),
+    );
     const names = [
       ...Object.keys(manifest.dependencies ?? {}),
       ...Object.keys(manifest.peerDependencies ?? {}).filter((name) => !optionalPeers.has(name)),
@@ -43,7 +55,7 @@ export function runtimePackageDirs() {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const target = process.argv[2];
   if (!target) {
-    console.error('usage: node deploy/docker/runtime-modules.mjs <target node_modules>');
+    console.error('usage: node dist/test/deploy/runtime-modules.js <target node_modules>');
     process.exit(2);
   }
   const source = path.join(repoRoot, 'node_modules');
