@@ -139,6 +139,9 @@ export function parseKubernetesWebhookConfig(text: string, file: string): Kubern
   const level = r.string(log.level ?? 'info', 'log.level');
   if (!(LOG_LEVELS as readonly string[]).includes(level)) r.fail('log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
 
+  const httpsPort = r.port(listen.httpsPort ?? KUBERNETES_WEBHOOK_DEFAULTS.httpsPort, 'listen.httpsPort');
+  const grpcPort = r.port(listen.grpcPort ?? KUBERNETES_WEBHOOK_DEFAULTS.grpcPort, 'listen.grpcPort');
+  if (httpsPort === grpcPort && httpsPort !== 0) r.fail('listen.grpcPort', `must differ from listen.httpsPort (${httpsPort})`);
   const authorize = readPath(r, paths.authorize ?? KUBERNETES_WEBHOOK_DEFAULTS.authorizePath, 'paths.authorize');
   const authenticate = readPath(r, paths.authenticate ?? KUBERNETES_WEBHOOK_DEFAULTS.authenticatePath, 'paths.authenticate');
   if (authorize === authenticate) r.fail('paths.authenticate', `must differ from paths.authorize ('${authorize}')`);
@@ -147,8 +150,8 @@ export function parseKubernetesWebhookConfig(text: string, file: string): Kubern
     source: file,
     listen: {
       host: r.string(listen.host ?? '0.0.0.0', 'listen.host'),
-      httpsPort: r.port(listen.httpsPort ?? KUBERNETES_WEBHOOK_DEFAULTS.httpsPort, 'listen.httpsPort'),
-      grpcPort: r.port(listen.grpcPort ?? KUBERNETES_WEBHOOK_DEFAULTS.grpcPort, 'listen.grpcPort'),
+      httpsPort,
+      grpcPort,
     },
     tls: {
       certFile: resolve(tls.certFile, 'tls.certFile'),

@@ -20,7 +20,7 @@ import type { Logger } from '../../gateway/log.js';
 import { readBreakGlassTokensFile, type BreakGlassToken } from './break-glass-tokens.js';
 import type { KubernetesWebhookConfig } from './config.js';
 import { startGrpcListener, type RunningGrpcListener } from './grpc-listener.js';
-import { startHttpsListener } from './https-listener.js';
+import { startHttpsListener, type HttpsListenerOptions, type RunningHttpsListener } from './https-listener.js';
 import { LiveAuthorizer } from './live-authorizer.js';
 import { Reviews } from './reviews.js';
 import { TokenReviewer } from './token-reviewer.js';
@@ -110,22 +110,22 @@ export async function startKubernetesWebhook(
   const reviews = new Reviews({ authorizer: () => policies.current(), tokens, log });
 
   let serving = true;
-  const common = { host: config.listen.host, tls, allowedClientNames: config.tls.allowedClientNames, reviews, log };
-  const https = await startHttpsListener({
-    ...common,
-    port: config.listen.httpsPort,
-    authorizePath: config.paths.authorize,
-    authenticatePath: config.paths.authenticate,
-    maxBodyBytes: config.limits.maxBodyBytes,
-    maxTokenBytes: config.limits.maxTokenBytes,
-    serving: () => serving,
-  });
-  const grpc = await startGrpcListener({
-    ...common,
-    port: config.listen.grpcPort,
-    maxMessageBytes: config.limits.maxBodyBytes,
-    maxTokenBytes: config.limits.maxTokenBytes,
-  });
+  // What runs in the background, stopped on close, or at once when a listener cannot start.
+  const stopBackground = async (): Promise<void> => {
+    policies.close();
+    keys.close();
+    await revocation?.stop();
+    await cache.flushWrites();
+    await redis?.close();
+  };
+  let listeners: Listeners;
+  try {
+    listeners = await startListeners(config, { tls, reviews, log, serving: () => serving });
+  } catch (error) {
+    await stopBackground();
+    throw error;
+  }
+  const { https, grpc } = listeners;
   log.info(
     {
       httpsPort: https.port,
@@ -152,16 +152,45 @@ export async function startKubernetesWebhook(
     close: () =>
       (closing ??= (async () => {
         serving = false;
-        policies.close();
         const graceMs = config.drainSeconds * 1000;
         await Promise.all([https.close(graceMs), grpc.close(graceMs)]);
-        keys.close();
-        await revocation?.stop();
-        await cache.flushWrites();
-        await redis?.close();
+        await stopBackground();
         log.info('kubernetes webhook stopped');
       })()),
   };
+}
+
+interface Listeners {
+  readonly https: RunningHttpsListener;
+  readonly grpc: RunningGrpcListener;
+}
+
+/** Both listeners, or neither: the HTTPS one is closed again when the gRPC one cannot start. */
+async function startListeners(
+  config: KubernetesWebhookConfig,
+  shared: Pick<HttpsListenerOptions, 'tls' | 'reviews' | 'log' | 'serving'>,
+): Promise<Listeners> {
+  const common = { host: config.listen.host, allowedClientNames: config.tls.allowedClientNames, ...shared };
+  const https = await startHttpsListener({
+    ...common,
+    port: config.listen.httpsPort,
+    authorizePath: config.paths.authorize,
+    authenticatePath: config.paths.authenticate,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    maxTokenBytes: config.limits.maxTokenBytes,
+  });
+  try {
+    const grpc = await startGrpcListener({
+      ...common,
+      port: config.listen.grpcPort,
+      maxMessageBytes: config.limits.maxBodyBytes,
+      maxTokenBytes: config.limits.maxTokenBytes,
+    });
+    return { https, grpc };
+  } catch (error) {
+    await https.close(0);
+    throw error;
+  }
 }
 
 async function readTlsFile(file: string): Promise<Buffer> {
@@ -172,15 +201,16 @@ async function readTlsFile(file: string): Promise<Buffer> {
   }
 }
 
-/** The configured break-glass tokens and those of `breakGlass.tokensFile`; a name used in both is an error. */
+/** The configured break-glass tokens and those of `breakGlass.tokensFile`; a name or digest in both is an error. */
 async function allBreakGlassTokens(config: KubernetesWebhookConfig): Promise<BreakGlassToken[]> {
   const inline = config.breakGlass.tokens;
   if (config.breakGlass.tokensFile === undefined) return [...inline];
   const fromFile = await readBreakGlassTokensFile(config.breakGlass.tokensFile);
-  const names = new Set(inline.map((token) => token.name));
   for (const token of fromFile) {
-    if (names.has(token.name)) {
-      throw new ValidationError(config.source, undefined, 'breakGlass.tokensFile', `'${token.name}' is also a name in breakGlass.tokens`);
+    const twin = inline.find((other) => other.name === token.name || other.sha256.equals(token.sha256));
+    if (twin !== undefined) {
+      const what = twin.name === token.name ? `the name '${token.name}'` : `the digest of '${token.name}'`;
+      throw new ValidationError(config.source, undefined, 'breakGlass.tokensFile', `${what} is also in breakGlass.tokens ('${twin.name}')`);
     }
   }
   return [...inline, ...fromFile];

@@ -5,10 +5,12 @@
  * it before it serves.
  */
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { CLI } from '../../helpers/gatehouse.js';
+import { freePort } from '../../helpers/redis.js';
 import {
   accessPolicy,
   BREAK_GLASS_YAML,
@@ -84,4 +86,24 @@ test('serve without --config is a usage error; a broken configuration stops it b
   const broken = await run(['kubernetes-webhook', 'serve', '--config', file]);
   t.is(broken.code, 1);
   t.regex(broken.stderr, /limits\.maxBodyBytes: must be a whole number from 1024/);
+});
+
+test('a gRPC port already taken: the HTTPS listener and everything else are let go, and the process exits 1', async (t) => {
+  const env = await createWebhookEnvironment();
+  t.teardown(() => env.close());
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => void taken.close());
+  const file = path.join(env.dir, 'taken.yaml');
+  const grpcPort = (taken.address() as AddressInfo).port;
+  const policiesDir = path.join(env.dir, 'no-policies');
+  await mkdir(policiesDir);
+  await writeFile(file, webhookYaml(env, { httpsPort: await freePort(), grpcPort, policiesDir }));
+  const child = spawn(process.execPath, [CLI, 'kubernetes-webhook', 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => void child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.is(code, 1);
+  t.regex(stderr, /address already in use|EADDRINUSE|No address added/i);
 });

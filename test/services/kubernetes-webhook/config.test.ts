@@ -93,6 +93,7 @@ const mistakes: [name: string, yaml: string, field: string, problem?: RegExp][] 
   ],
   ['an unknown listen field', `${tls}\nlisten: { port: 1 }`, 'listen.port'],
   ['a port out of range', `${tls}\nlisten: { httpsPort: 70000 }`, 'listen.httpsPort'],
+  ['one port for both listeners', `${tls}\nlisten: { httpsPort: 9443, grpcPort: 9443 }`, 'listen.grpcPort', /differ/],
   ['a relative webhook path', `${tls}\npaths: { authorize: authorize }`, 'paths.authorize', /absolute path/],
   ['the same path twice', `${tls}\npaths: { authorize: /review, authenticate: /review }`, 'paths.authenticate', /differ/],
   ['a webhook on a probe path', `${tls}\npaths: { authenticate: /healthz }`, 'paths.authenticate', /probes/],
