@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `gatehouse` command: serve, check, validate, revoke, token-exchange,
+ * The `gatehouse` command: serve, check, validate, test, revoke, token-exchange,
  * kubernetes-webhook.
  * Each command's code is loaded only when it runs, so `serve` starts without
  * evaluating the others (a replica scaling from zero pays for what it loads).
@@ -14,6 +14,11 @@ Commands:
   check <request-file>   decide one request offline and explain why ('-' reads stdin);
                          the file is a CheckRequest (JSON or YAML) or its short form
   validate [paths...]    lint a policy set (files or folders); exits 1 on the first error
+  test <case files or folders...>
+                         run policy test cases against the policy set and report per case;
+                         exits 0 all passed, 1 a case failed, 2 invalid cases [--json];
+                         --from-log <decisions.jsonl> [--out cases.yaml] turns recorded
+                         decisions into cases (see docs/policy-tests.md)
   revoke                 revoke a token on every replica: --jti <id> [--expires-at <s>],
                          or all of a subject's tokens: --subject <iss/sub> [--before <s>];
                          through the configured Redis, or --admin <host:port> of a replica
@@ -41,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
       'expires-at': { type: 'string' },
       before: { type: 'string' },
       admin: { type: 'string' },
+      'from-log': { type: 'string' },
+      out: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -55,6 +62,12 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./check.js')).runCheck(values.config, rest[0], values.json ?? false);
     case 'validate':
       return (await import('./validate.js')).runValidate(values.config, rest);
+    case 'test':
+      return (await import('./test.js')).runTest(values.config, rest, {
+        json: values.json ?? false,
+        fromLog: values['from-log'],
+        out: values.out,
+      });
     case 'revoke':
       return (await import('./revoke.js')).runRevoke({
         config: values.config,
