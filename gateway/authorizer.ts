@@ -10,7 +10,7 @@ import { createDecodeContext, decodeCheckRequest, type DecodeContext } from './e
 import type { RawCheckRequest } from './envoy/check-request.js';
 import { DecisionCode, type DelegationCode } from './errors.js';
 import type { Decision } from './policy/decision.js';
-import { evaluate, evaluateShadow, ShadowCounters, type CompiledPolicySet, type ShadowOutcome, type ShadowStats } from './policy/index.js';
+import { evaluate, evaluateShadow, type CompiledPolicySet, type ShadowOutcome } from './policy/index.js';
 import type { CheckInput, RequestAuth } from './request/model.js';
 import { httpStatusOf, type AuthenticationEffects } from './response/plan.js';
 import type { TokenErrorCode } from './identity/issuer-rule.js';
@@ -27,11 +27,6 @@ export interface CheckOutcome {
   readonly authentication?: AuthenticationEffects;
   /** What the shadow policies would have decided, when any apply to the workload. Never changes the response. */
   readonly shadow?: ShadowOutcome;
-}
-
-/** Counters a metrics layer can read. */
-export interface AuthorizerStats {
-  readonly shadow: ShadowStats;
 }
 
 /** The outcome of request authentication for one Check. */
@@ -59,7 +54,6 @@ export function denial(code: DecisionCode, reason: string): Decision {
 /** Decides Checks. Holds no per-request state. */
 export class Authorizer {
   private readonly context: Omit<DecodeContext, 'connectionCertificate'>;
-  private readonly shadowCounters = new ShadowCounters();
 
   constructor(
     config: GatehouseConfig,
@@ -98,17 +92,11 @@ export class Authorizer {
       const decision = evaluate(set, input);
       const shadow = evaluateShadow(set, input, decision);
       if (shadow === undefined) return outcome(decisionId, decision, input, authentication);
-      this.shadowCounters.record(shadow);
       return { ...outcome(decisionId, decision, input, authentication), shadow };
     } catch {
       // Nothing here is expected to throw; if it does, the answer is still a denial.
       return outcome(decisionId, denial(DecisionCode.Internal, 'internal error while deciding'), undefined);
     }
-  }
-
-  /** Shadow evaluations and divergences since start. */
-  stats(): AuthorizerStats {
-    return { shadow: this.shadowCounters.stats() };
   }
 }
 

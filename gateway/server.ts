@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { Authorizer, type Authenticator, type AuthorizerStats, type CheckOutcome, type PolicySource } from './authorizer.js';
+import { Authorizer, type Authenticator, type CheckOutcome, type PolicySource } from './authorizer.js';
 import { createDecisionLogger, type DecisionLogStats } from './decision-log/index.js';
 import type { GatehouseConfig } from './config/config.js';
 import { CheckCodec } from './envoy/check-codec.js';
@@ -13,6 +13,7 @@ import { loadPackageDefinition, loadProtobufRoot, reflectionDefinition } from '.
 import type { RawCheckRequest } from './envoy/check-request.js';
 import { toCheckRequest } from './envoy/short-form.js';
 import { HealthStatus } from './health.js';
+import { ShadowCounters, type ShadowStats } from './policy/index.js';
 import type { Logger } from './log.js';
 
 /** Fully-qualified names of the services on the port. */
@@ -29,7 +30,9 @@ export interface RunningServer {
   stats(): ServerStats;
 }
 
-export interface ServerStats extends AuthorizerStats {
+export interface ServerStats {
+  /** Shadow evaluations and divergences of served Checks (not of Explain calls). */
+  readonly shadow: ShadowStats;
   /** Absent when decision logs are off. */
   readonly decisionLog?: DecisionLogStats;
 }
@@ -53,6 +56,7 @@ export async function startServer({ config, policies, log, authenticator: tokens
   const definition = loadPackageDefinition();
   const authorizer = new Authorizer(config, policies, tokens);
   const decisions = createDecisionLogger(config.decisionLog, log);
+  const shadowCounters = new ShadowCounters();
   const health = new HealthStatus([AUTHORIZATION_SERVICE, POLICY_SERVICE]);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
 
@@ -82,7 +86,8 @@ export async function startServer({ config, policies, log, authenticator: tokens
           const response = codec.encodeResponse(outcome);
           const latencyMs = decisions === undefined ? 0 : performance.now() - started;
           callback(null, response);
-          // After answering: the record never delays the response.
+          // After answering: counting and logging never delay the response.
+          if (outcome.shadow !== undefined) shadowCounters.record(outcome.shadow);
           decisions?.write(outcome, latencyMs);
           registerReflection();
         });
@@ -129,7 +134,10 @@ export async function startServer({ config, policies, log, authenticator: tokens
     });
     return draining;
   };
-  const stats = (): ServerStats => ({ ...authorizer.stats(), ...(decisions === undefined ? {} : { decisionLog: decisions.stats() }) });
+  const stats = (): ServerStats => ({
+    shadow: shadowCounters.stats(),
+    ...(decisions === undefined ? {} : { decisionLog: decisions.stats() }),
+  });
   return { port, health, drain, stats };
 }
 

@@ -67,12 +67,12 @@ export function casesFromDecisionLog(text: string): CasesFromLog {
 function toCase(entry: Record<string, unknown>, decisionId: string): RecordedCase | string {
   const { allowed, code, policy, rule, request, request_principal: principal, actors, claims } = entry;
   if (typeof allowed !== 'boolean' || typeof code !== 'string') return 'the record has no allowed/code';
+  if (JSON.stringify([request, principal, actors, claims]).includes(REDACTED)) {
+    return 'the record has redacted values (decisionLog.redact), so its request cannot be replayed';
+  }
   if (!isRecord(request)) return 'the CheckRequest could not be read when it was decided, so there is no request to replay';
   if (code.startsWith('TOKEN_') || code.startsWith('DELEGATION_')) {
     return `decided by request authentication (${code}), which a case cannot reproduce without the token`;
-  }
-  if (JSON.stringify([request, principal, actors, claims]).includes(REDACTED)) {
-    return 'the record has redacted values (decisionLog.redact), so its request cannot be replayed';
   }
   let auth: RecordedCase['auth'];
   if (typeof principal === 'string') {
