@@ -25,6 +25,7 @@ import { parseConfig } from '../../gateway/config/load.js';
 import { toCheckRequest } from '../../gateway/envoy/short-form.js';
 import { compileRequestAuthentications, parseRequestAuthentications } from '../../gateway/identity/index.js';
 import { KubernetesAuthorizer, parseKubernetesAccessPolicies } from '../../gateway/kubernetes/index.js';
+import { parseCaseFile } from '../../gateway/policy-test/index.js';
 import {
   compileDelegationPolicies,
   compilePolicySet,
@@ -49,6 +50,8 @@ const KINDLESS_FILES: Record<string, (file: string) => void> = {
   // Envoy's bootstrap: test/deploy/envoy-bootstrap.test.ts checks it against Envoy's protos.
   'deploy/envoy/envoy.yaml': () => undefined,
   'deploy/examples/todo/gatehouse.yaml': (file) => void parseConfig(readFileSync(file, 'utf8'), file),
+  // Policy test cases: test/gateway/cli/test-command.test.ts also runs them with gatehouse test.
+  'deploy/examples/todo/tests/todo.yaml': (file) => void parseCaseFile(readFileSync(file, 'utf8'), file),
 };
 const REQUEST_FOLDER = 'deploy/examples/todo/requests/';
 

@@ -192,8 +192,10 @@ test('SIGTERM drains: in-flight Checks finish, the process exits 0', async (t) =
   t.true(gatehouse.logs.some((l) => l.msg === 'drained'));
 });
 
-test('logs never contain credentials, even at debug level', async (t) => {
-  const fixture = await writeFixture({ config: 'policies: { paths: [./policies] }\nlog: { level: debug }\n' });
+test('logs never contain credentials, even at debug level with decision logs on', async (t) => {
+  const fixture = await writeFixture({
+    config: 'policies: { paths: [./policies] }\nlog: { level: debug }\ndecisionLog: { enabled: true, headers: [x-request-id] }\n',
+  });
   const gatehouse = await startGatehouse({ configFile: fixture.configFile });
   const authz = connect(AUTHZ, gatehouse.address);
   t.teardown(() => authz.close());
