@@ -1,11 +1,13 @@
 /**
  * `gatehouse validate`: lints a policy set (AuthorizationPolicy,
- * RequestAuthentication and DelegationPolicy documents) and reports the first error with file,
+ * RequestAuthentication, DelegationPolicy and KubernetesAccessPolicy
+ * documents) and reports the first error with file,
  * document and field, or a summary of what was loaded.
  */
 import { issuerExtensions } from '../config/issuers.js';
 import { loadConfig, DEMO_CONFIG_PATH } from '../config/load.js';
 import { compileRequestAuthentications, parseRequestAuthentications } from '../identity/index.js';
+import { KubernetesAuthorizer, parseKubernetesAccessPolicies } from '../kubernetes/index.js';
 import {
   compileDelegationPolicies,
   compilePolicySet,
@@ -30,8 +32,10 @@ export async function runValidate(configPath: string | undefined, paths: string[
       ...options,
       maxDepth: config.delegation.maxDepth,
     });
+    // The Kubernetes webhook's documents live in the same folders; break-glass subjects come from its own configuration.
+    const kubernetes = KubernetesAuthorizer.compile(parseKubernetesAccessPolicies(sources, options), { users: [], groups: [] });
     process.stdout.write(
-      `ok: ${set.policyCount} policies, ${set.ruleCount} rules; ${authentication.documentCount} request authentications, ${authentication.ruleCount} issuer rules; ${delegation.policyCount} delegation policies, ${delegation.ruleCount} delegation rules\n`,
+      `ok: ${set.policyCount} policies, ${set.ruleCount} rules; ${authentication.documentCount} request authentications, ${authentication.ruleCount} issuer rules; ${delegation.policyCount} delegation policies, ${delegation.ruleCount} delegation rules; ${kubernetes.policyCount} kubernetes access policies, ${kubernetes.ruleCount} kubernetes access rules\n`,
     );
     for (const skipped of set.skipped) {
       process.stdout.write(

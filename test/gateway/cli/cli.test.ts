@@ -71,6 +71,21 @@ test('validate accepts the demo set and rejects a broken one naming file, docume
   t.regex(bad.stderr, /bad\.yaml#\d spec\.rules\[0\]\.from\[0\]\.source\.ipBlocks\[0\]/);
 });
 
+test('validate checks the Kubernetes webhook documents in the same folders', async (t) => {
+  const ok = await run(['validate']);
+  t.regex(ok.stdout, /4 kubernetes access policies, 4 kubernetes access rules/);
+
+  const fixture = await writeFixture({
+    policies: {
+      'kube.yaml':
+        'apiVersion: gatehouse.dev/v1alpha1\nkind: KubernetesAccessPolicy\nmetadata: { name: k, namespace: default }\nspec:\n  rules:\n    - resources: [{ verbs: [GET], apiGroups: [""], resources: [pods] }]\n',
+    },
+  });
+  const bad = await run(['validate', '--config', fixture.configFile]);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /kube\.yaml#0 spec\.rules\[0\]\.resources\[0\]\.verbs\[0\]/);
+});
+
 test('an unknown command prints usage and exits 2', async (t) => {
   const result = await run(['frobnicate']);
   t.is(result.code, 2);
