@@ -16,10 +16,8 @@
  *   token (the minted-token cache answers), for ES256 and EdDSA signing keys;
  *   against a null HTTPS server with the same TLS set-up.
  */
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type * as protoLoader from '@grpc/proto-loader';
 import { Authorizer } from '../gateway/authorizer.js';
 import { loadConfig } from '../gateway/config/load.js';
@@ -31,17 +29,18 @@ import { PolicyStore, policyStoreOptions } from '../gateway/policy/watch.js';
 import { openSharedState } from '../gateway/shared-state.js';
 import { meshIds } from '../test/helpers/certs.js';
 import { startJwksServer } from '../test/helpers/jwks-server.js';
-import { ACCESS_TOKEN_TYPE, createEnvironment, delegationPolicy, GRANT, type Environment } from '../test/helpers/token-exchange.js';
+import { ACCESS_TOKEN_TYPE, createEnvironment, delegationPolicy, GRANT } from '../test/helpers/token-exchange.js';
 import { spawnTokenExchange } from '../test/helpers/token-exchange-process.js';
 import { epochSeconds, generateTestKey, signToken } from '../test/helpers/tokens.js';
 import { connectCheckClient, describeResponse, firstAnswer } from './check-client.js';
-import type { ExchangeLoadResult, ExchangeLoadSpec } from './exchange-load.js';
+import { checkedLoad, runHttpsLoad, startNullHttpsServer } from './https-load.js';
+import type { ExchangeLoadResult } from './exchange-load.js';
 import { AUTHORIZATION_SERVICE, CHECK_PATH, SOURCE_PRINCIPAL, grpcFrame } from './fixed-request.js';
 import { writeGatehouseFixture } from './gatehouse-fixture.js';
 import { h2loadAvailable, runH2load } from './h2load.js';
 import { EXPECTED_JWT_POLICY, encodeTokenCheckRequest, tokenPolicies } from './jwt-fixture.js';
 import { generateSigningKey, jwksOf, signJwt, userClaims } from './jwt-tokens.js';
-import { GATEHOUSE_CLI, cpuPlan, freePort, pinned, spawnServer, type ServerProcess } from './processes.js';
+import { GATEHOUSE_CLI, cpuPlan, freePort, spawnServer } from './processes.js';
 import { table, type BenchmarkReport } from './report.js';
 import { formatNumber, formatRatio, formatSummary, summarize, type Summary } from './stats.js';
 
@@ -80,8 +79,6 @@ export const DELEGATION_DEFAULTS: DelegationOptions = {
 };
 
 const TARGET_RATIO = 1.1;
-const LOAD_CLIENT = fileURLToPath(new URL('./exchange-load.js', import.meta.url));
-const NULL_HTTPS_SERVER = fileURLToPath(new URL('./null-https-server.js', import.meta.url));
 
 type Variant = 'plain' | 'delegated';
 const VARIANTS: readonly Variant[] = ['plain', 'delegated'];
@@ -351,7 +348,7 @@ async function runExchangeRate(options: DelegationOptions, log: (line: string) =
     const push = (name: string, rate: number) => rates.set(name, [...(rates.get(name) ?? []), rate]);
 
     const load = (url: string, scenario: Scenario | 'baseline'): Promise<ExchangeLoadResult> =>
-      runExchangeLoad(
+      runHttpsLoad(
         {
           url,
           bodiesFile: scenario === 'distinct subject tokens' ? files.distinct : files.one,
@@ -368,9 +365,9 @@ async function runExchangeRate(options: DelegationOptions, log: (line: string) =
       );
 
     for (let run = 0; run < options.exchangeRepetitions; run++) {
-      const baseline = await startNullHttps(env, cores.server);
+      const baseline = await startNullHttpsServer(env.dir, cores.server);
       try {
-        const result = checked(await load(`https://127.0.0.1:${baseline.port}/token`, 'baseline'), 'null HTTPS server');
+        const result = checkedLoad(await load(`https://127.0.0.1:${baseline.port}/token`, 'baseline'), 'null HTTPS server');
         push('baseline', result.rate);
       } finally {
         await baseline.stop();
@@ -384,7 +381,7 @@ async function runExchangeRate(options: DelegationOptions, log: (line: string) =
             launcher,
           });
           try {
-            const result = checked(await load(te.tokenUrl, scenario), `${alg}, ${scenario}`);
+            const result = checkedLoad(await load(te.tokenUrl, scenario), `${alg}, ${scenario}`);
             push(`${alg}|${scenario}`, result.rate);
             log(`delegation: exchange ${alg}, ${scenario}, run ${run + 1}: ${formatNumber(result.rate)}/s`);
           } finally {
@@ -419,35 +416,5 @@ async function runExchangeRate(options: DelegationOptions, log: (line: string) =
   }
 }
 
-function checked(result: ExchangeLoadResult, what: string): ExchangeLoadResult {
-  const other = Object.entries(result.statuses).filter(([status]) => status !== '200');
-  if (result.exhausted) throw new Error(`${what}: the load client ran out of distinct subject tokens; raise missTokens`);
-  if (other.length > 0 || result.errors > 0)
-    throw new Error(`${what}: ${result.errors} errors, statuses ${JSON.stringify(result.statuses)} (only 200 is expected)`);
-  return result;
-}
 
-function runExchangeLoad(spec: ExchangeLoadSpec, core: number | undefined): Promise<ExchangeLoadResult> {
-  const [file, args] = pinned(core, process.execPath, [LOAD_CLIENT, JSON.stringify(spec)]);
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: (spec.warmupSeconds + spec.durationSeconds + 60) * 1000 }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`exchange load client failed: ${error.message}\n${stderr}`));
-      resolve(JSON.parse(stdout) as ExchangeLoadResult);
-    });
-  });
-}
 
-async function startNullHttps(env: Environment, core: number | undefined): Promise<ServerProcess> {
-  const server = spawnServer({
-    script: NULL_HTTPS_SERVER,
-    args: [path.join(env.dir, 'server.crt'), path.join(env.dir, 'server.key'), path.join(env.dir, 'ca.crt')],
-    core,
-    port: await freePort(),
-  });
-  const giveUp = Date.now() + 10_000;
-  while (!server.output().includes('serving')) {
-    if (Date.now() > giveUp) throw new Error(`the null HTTPS server did not start:\n${server.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return server;
-}

@@ -1,8 +1,8 @@
 /**
- * A closed-loop HTTPS load client for the token-exchange benchmark, run as its
- * own process (pinned to the load core): `concurrency` requests in flight
- * over keep-alive connections with a client certificate, each POSTing the
- * next form body of a file (one per line). Without `cycle`, every body is
+ * A closed-loop HTTPS load client for the token-exchange and Kubernetes
+ * webhook benchmarks, run as its own process (pinned to the load core):
+ * `concurrency` requests in flight over keep-alive connections with a client
+ * certificate, each POSTing the next body of a file (one per line). Without `cycle`, every body is
  * sent at most once, so distinct subject tokens really are distinct; running
  * out is an error.
  *
@@ -24,6 +24,8 @@ export interface ExchangeLoadSpec {
   readonly warmupSeconds: number;
   readonly durationSeconds: number;
   readonly cycle: boolean;
+  /** Default: a form (`application/x-www-form-urlencoded`). */
+  readonly contentType?: string;
 }
 
 export interface ExchangeLoadResult {
@@ -57,7 +59,7 @@ async function main(): Promise<void> {
         {
           method: 'POST',
           agent,
-          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+          headers: { 'content-type': spec.contentType ?? 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
         },
         (response) => {
           response.resume();

@@ -4,7 +4,7 @@
  *
  *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
- *                                               jwt-throughput, redis-fault, cache-rss, delegation
+ *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
  *   node dist/bench/run.js --only throughput --cpu-prof <dir>   Gatehouse writes V8 CPU profiles to <dir>
  */
@@ -17,6 +17,7 @@ import { JWT_THROUGHPUT_DEFAULTS, runJwtThroughput } from './jwt-throughput.js';
 import { REDIS_FAULT_DEFAULTS, runRedisFault } from './redis-fault.js';
 import { CACHE_RSS_DEFAULTS, runCacheRss } from './cache-rss.js';
 import { DELEGATION_DEFAULTS, runDelegation } from './delegation.js';
+import { KUBERNETES_WEBHOOK_DEFAULTS, runKubernetesWebhook } from './kubernetes-webhook.js';
 import { describeMachine } from './machine.js';
 import { table, type BenchmarkReport } from './report.js';
 import { RULE_SCALING_DEFAULTS, runRuleScaling } from './rule-scaling.js';
@@ -25,7 +26,16 @@ import { THROUGHPUT_DEFAULTS, runThroughput } from './throughput.js';
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const ANALYSIS_START = '<!-- ANALYSIS: written by hand, kept by run.ts -->';
 const ANALYSIS_END = '<!-- /ANALYSIS -->';
-const BENCHMARKS = ['throughput', 'cold-start', 'rule-scaling', 'jwt-throughput', 'redis-fault', 'cache-rss', 'delegation'] as const;
+const BENCHMARKS = [
+  'throughput',
+  'cold-start',
+  'rule-scaling',
+  'jwt-throughput',
+  'redis-fault',
+  'cache-rss',
+  'delegation',
+  'kubernetes-webhook',
+] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 async function main(): Promise<void> {
@@ -109,6 +119,11 @@ function runOne(
         quick
           ? { ...DELEGATION_DEFAULTS, rounds: 2, iterations: 4_000, wireRepetitions: 1, exchangeRepetitions: 1, durationSeconds: 2 }
           : DELEGATION_DEFAULTS,
+        log,
+      );
+    case 'kubernetes-webhook':
+      return runKubernetesWebhook(
+        quick ? { ...KUBERNETES_WEBHOOK_DEFAULTS, repetitions: 1, durationSeconds: 2, users: 100 } : KUBERNETES_WEBHOOK_DEFAULTS,
         log,
       );
   }
