@@ -14,6 +14,7 @@ import { evaluate, evaluateShadow, type CompiledPolicySet, type ShadowOutcome } 
 import type { CheckInput, RequestAuth } from './request/model.js';
 import { httpStatusOf, type AuthenticationEffects } from './response/plan.js';
 import type { TokenErrorCode } from './identity/issuer-rule.js';
+import type { ApiKeyErrorCode } from './identity/api-key.js';
 
 /** Everything known about one Check after it was decided. */
 export interface CheckOutcome {
@@ -33,8 +34,8 @@ export interface CheckOutcome {
 export type AuthenticationResult =
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'authenticated'; readonly auth: RequestAuth; readonly effects: AuthenticationEffects }
-  /** A token failure (401), or a valid token whose delegation is refused (403). */
-  | { readonly kind: 'rejected'; readonly code: TokenErrorCode | DelegationCode; readonly reason: string };
+  /** A token or API-key failure (401), or a valid token whose delegation is refused (403). */
+  | { readonly kind: 'rejected'; readonly code: TokenErrorCode | ApiKeyErrorCode | DelegationCode; readonly reason: string };
 
 /** The request authentication stage, as the authorizer sees it. It never throws. */
 export interface Authenticator {

@@ -2,6 +2,7 @@
  * One vocabulary for everything that can go wrong or deny. Logs, metrics,
  * response bodies and tests all use these codes.
  */
+import type { ApiKeyErrorCode } from './identity/api-key.js';
 import type { TokenErrorCode } from './identity/issuer-rule.js';
 
 /** Stable reason codes for decisions. */
@@ -49,9 +50,10 @@ export type DelegationCode =
 
 /**
  * A decision's code: one of the above, or a request authentication failure
- * (`TOKEN_…`, gateway/identity/issuer-rule.ts), which denies with 401.
+ * (`TOKEN_…`, gateway/identity/issuer-rule.ts; `APIKEY_…`,
+ * gateway/identity/api-key.ts), which denies with 401.
  */
-export type DecisionCode = (typeof DecisionCode)[keyof typeof DecisionCode] | TokenErrorCode;
+export type DecisionCode = (typeof DecisionCode)[keyof typeof DecisionCode] | TokenErrorCode | ApiKeyErrorCode;
 
 /** An error with a stable code and a reason a human can act on. */
 export class GatehouseError extends Error {

@@ -1,6 +1,7 @@
 /**
  * Token revocation shared by all replicas: revoke one token by `jti`, or
- * every token of a principal (`iss/sub`) issued before a time. A revocation
+ * every token of a principal (`iss/sub`) issued before a time; and API keys
+ * by id (docs/api-keys.md). A revocation
  * is stored in Redis (so a replica that starts or reconnects later loads it)
  * and published on a channel (so running replicas learn it at once). Each
  * replica keeps a bounded local mirror that `isRevoked` reads synchronously;
@@ -21,7 +22,9 @@ export type Revocation =
       /** Tokens of the principal with `iat` before this (seconds) are revoked. */
       readonly issuedBefore: number;
       readonly until: number;
-    };
+    }
+  /** An API key, by its id; `gatehouse api-key revoke` also marks the stored record. */
+  | { readonly kind: 'api-key'; readonly id: string; readonly until: number };
 
 export interface RevocationConfig {
   /** How long a `jti` revocation is kept when the token's `exp` is not given. Default 86 400. */
@@ -31,6 +34,8 @@ export interface RevocationConfig {
   /** Mirror bounds. Defaults 100 000 and 10 000. */
   readonly maxJtiEntries?: number;
   readonly maxSubjectEntries?: number;
+  /** Mirror bound for API-key revocations. Default 10 000. */
+  readonly maxApiKeyEntries?: number;
 }
 
 export const REVOCATION_DEFAULTS = {
@@ -38,6 +43,7 @@ export const REVOCATION_DEFAULTS = {
   subjectTtlSeconds: 86_400,
   maxJtiEntries: 100_000,
   maxSubjectEntries: 10_000,
+  maxApiKeyEntries: 10_000,
 } as const;
 
 /** A `jti` revocation outlives the token's `exp` by this much, to cover verifiers' clock-skew allowance. */
@@ -57,6 +63,7 @@ export interface RevocationOutcome {
 export interface RevocationStats {
   readonly jtis: number;
   readonly subjects: number;
+  readonly apiKeys: number;
   /** Full reloads from Redis (start and every subscriber reconnect). */
   readonly reloads: number;
   readonly messages: number;
@@ -67,6 +74,7 @@ export interface RevocationStats {
 
 /** A predicate over verified tokens: does `revocation` revoke `token`? */
 export function revocationMatches(revocation: Revocation, token: VerifiedToken): boolean {
+  if (revocation.kind === 'api-key') return false;
   if (revocation.kind === 'jti') return token.jti === revocation.jti;
   return token.principal === revocation.principal && issuedBeforeCutOff(token, revocation.issuedBefore);
 }
@@ -77,6 +85,9 @@ function issuedBeforeCutOff(token: VerifiedToken, cutOff: number): boolean {
 }
 
 export type RevocationListener = (matches: (token: VerifiedToken) => boolean, revocation: Revocation) => void;
+
+/** Told the id of every API key newly revoked here. */
+export type ApiKeyRevocationListener = (id: string) => void;
 
 export interface RevocationServiceOptions {
   /** Without Redis, revocations apply to this replica only. */
@@ -97,7 +108,9 @@ export interface RevocationServiceOptions {
 export class RevocationService implements RevocationView {
   private readonly jtis = new Map<string, Extract<Revocation, { kind: 'jti' }>>();
   private readonly subjects = new Map<string, Extract<Revocation, { kind: 'subject' }>>();
+  private readonly apiKeys = new Map<string, Extract<Revocation, { kind: 'api-key' }>>();
   private readonly listeners = new Set<RevocationListener>();
+  private readonly apiKeyListeners = new Set<ApiKeyRevocationListener>();
   private readonly settings: Required<RevocationConfig>;
   private readonly now: () => number;
   private readonly redis: RedisConnections | undefined;
@@ -178,10 +191,31 @@ export class RevocationService implements RevocationView {
     return bySubject !== undefined && bySubject.until > now && issuedBeforeCutOff(token, bySubject.issuedBefore);
   }
 
-  /** Calls `listener` for every revocation newly applied here (local, published or reloaded). Returns an unsubscribe. */
+  /** Calls `listener` for every token revocation newly applied here (local, published or reloaded). Returns an unsubscribe. */
   onRevocation(listener: RevocationListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Synchronous, against the local mirror: is the API key with this id revoked? */
+  isApiKeyRevoked(id: string): boolean {
+    const revocation = this.apiKeys.get(id);
+    return revocation !== undefined && revocation.until > this.now();
+  }
+
+  /** Calls `listener` for every API-key revocation newly applied here. Returns an unsubscribe. */
+  onApiKeyRevocation(listener: ApiKeyRevocationListener): () => void {
+    this.apiKeyListeners.add(listener);
+    return () => this.apiKeyListeners.delete(listener);
+  }
+
+  /**
+   * Revokes the API key `id` on every replica until `until` (ms): the key's
+   * `notAfter` plus a margin, or as long as a key store may still show it valid.
+   */
+  async revokeApiKey(id: string, until: number): Promise<RevocationOutcome> {
+    checkId('id', id);
+    return this.publish({ kind: 'api-key', id, until });
   }
 
   /**
@@ -213,7 +247,7 @@ export class RevocationService implements RevocationView {
   }
 
   stats(): RevocationStats {
-    return { jtis: this.jtis.size, subjects: this.subjects.size, ...this.counts, connected: this.connected() };
+    return { jtis: this.jtis.size, subjects: this.subjects.size, apiKeys: this.apiKeys.size, ...this.counts, connected: this.connected() };
   }
 
   private async publish(revocation: Revocation): Promise<RevocationOutcome> {
@@ -235,6 +269,7 @@ export class RevocationService implements RevocationView {
 
   private keyOf(revocation: Revocation): string {
     const prefix = this.redis?.keyPrefix ?? '';
+    if (revocation.kind === 'api-key') return `${prefix}revoked:api-key:${revocation.id}`;
     return revocation.kind === 'jti' ? `${prefix}revoked:jti:${revocation.jti}` : `${prefix}revoked:subject:${revocation.principal}`;
   }
 
@@ -248,6 +283,7 @@ export class RevocationService implements RevocationView {
   /** Merges into the mirror; tells listeners when it revokes more than before. */
   private apply(revocation: Revocation): boolean {
     if (revocation.until <= this.now()) return false;
+    if (revocation.kind === 'api-key') return this.applyApiKey(revocation);
     let applied: Revocation;
     if (revocation.kind === 'jti') {
       const known = this.jtis.get(revocation.jti);
@@ -275,6 +311,21 @@ export class RevocationService implements RevocationView {
         listener(matches, applied);
       } catch (error) {
         this.log.error({ err: { message: String(error) } }, 'revocation listener failed');
+      }
+    }
+    return true;
+  }
+
+  private applyApiKey(revocation: Extract<Revocation, { kind: 'api-key' }>): boolean {
+    const known = this.apiKeys.get(revocation.id);
+    if (known && known.until >= revocation.until) return false;
+    this.apiKeys.set(revocation.id, revocation);
+    this.bound(this.apiKeys, this.settings.maxApiKeyEntries);
+    for (const listener of this.apiKeyListeners) {
+      try {
+        listener(revocation.id);
+      } catch (error) {
+        this.log.error({ err: { message: String(error) } }, 'api key revocation listener failed');
       }
     }
     return true;
@@ -352,6 +403,7 @@ function parseRevocation(json: string): Revocation | undefined {
     if (value.kind === 'subject' && isId(value.principal) && typeof value.issuedBefore === 'number') {
       return { kind: 'subject', principal: value.principal, issuedBefore: value.issuedBefore, until: value.until };
     }
+    if (value.kind === 'api-key' && isId(value.id)) return { kind: 'api-key', id: value.id, until: value.until };
   } catch {
     // not JSON
   }

@@ -27,6 +27,10 @@ Commands:
   kubernetes-webhook serve
                          run kube-apiserver's SubjectAccessReview and TokenReview
                          webhook (-c <file> required; see docs/kubernetes-webhook.md)
+  api-key create|revoke|list
+                         API keys for services: create prints a key once, revoke stops it
+                         on every replica, list shows them (never secrets); in the
+                         configured Redis or --file <keys.yaml> (see docs/api-keys.md)
 
 Options:
   -c, --config <file>    Gatehouse configuration (default: the built-in todo demo)
@@ -34,6 +38,8 @@ Options:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // api-key has options of its own (--principal, --scope, ...): it reads its arguments itself.
+  if (argv[0] === 'api-key') return (await import('./api-key.js')).runApiKey(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -49,13 +49,19 @@ export async function runServe(configPath: string | undefined): Promise<number> 
   // Keys are fetched in the background (from Redis first, then the IdP): start-up never waits on the IdP.
   void shared.keys.prefetch(policies.currentAuthentication().issuers);
   policies.onReload((snapshot) => void shared.keys.prefetch(snapshot.authentication.issuers));
-  const authenticator = new TokenAuthenticator({
+  const tokens = new TokenAuthenticator({
     rules: policies,
     keys: shared.keys,
     cache: shared.cache,
     maxTokenBytes: config.jwt.maxTokenBytes,
     delegation: policies,
   });
+  // API keys and client-credentials mappings wrap the token stage; their code loads only when configured.
+  const credentials =
+    config.apiKeys !== undefined || (config.clientCredentials ?? []).length > 0
+      ? await (await import('../identity/credential-setup.js')).openCredentials(config, { tokens, rules: policies, shared, log })
+      : undefined;
+  const authenticator = credentials?.authenticator ?? tokens;
 
   const server = await startServer({ config, policies, log, authenticator });
   // Set once they run; the stop below closes whatever has started.
@@ -64,6 +70,7 @@ export async function runServe(configPath: string | undefined): Promise<number> 
   stop = (signal: string): void => {
     log.info({ signal }, 'shutting down');
     policies.close();
+    credentials?.close();
     clearInterval(sharedHealth);
     void Promise.all([server.drain(), admin?.close()])
       .then(() => shared.close())

@@ -104,6 +104,34 @@ export interface DecisionLogSettings {
   readonly redact: readonly string[];
 }
 
+/** API keys as service credentials (docs/api-keys.md). */
+export interface ApiKeySettings {
+  /** The key file (e.g. a mounted Kubernetes Secret); absent: keys are in Redis, under `redis.keyPrefix`. */
+  readonly file?: string;
+  /** Reload the key file when it changes. */
+  readonly watch: boolean;
+  /** The request principal of a key is `<issuer>/<principal>`. */
+  readonly issuer: string;
+  /** Where keys are read, in order; lower-case names, `prefix` an auth scheme such as `ApiKey ` or empty. */
+  readonly headers: readonly { readonly name: string; readonly prefix: string }[];
+  /** The one query parameter a key may come in; absent: a key in the query is refused. */
+  readonly queryParameter?: string;
+  readonly cache: { readonly maxEntries: number; readonly maxTtlSeconds: number };
+  /** How long `gatehouse api-key revoke` keeps a revocation of a key without `notAfter` on every replica. */
+  readonly revocationTtlSeconds: number;
+}
+
+/** A client-credentials token that names a service (docs/client-credentials.md). */
+export interface ClientCredentialSettings {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly claim: 'client_id' | 'azp' | 'sub';
+  /** The token's `sub`; required unless `claim` is `sub`. */
+  readonly subject?: string;
+  /** The service principal without `spiffe://`, e.g. `cluster.local/ns/default/sa/reminder`. */
+  readonly principal: string;
+}
+
 export interface GatehouseConfig {
   /** The file this configuration came from, or `<built-in>`. */
   readonly source: string;
@@ -150,6 +178,10 @@ export interface GatehouseConfig {
   readonly admin: AdminSettings;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   readonly decisionLog: DecisionLogSettings;
+  /** API keys; absent: requests' API keys are not read. */
+  readonly apiKeys?: ApiKeySettings;
+  /** Client-credentials tokens mapped to service principals; absent or empty: none. */
+  readonly clientCredentials?: readonly ClientCredentialSettings[];
   /** Seconds that in-flight Checks get to finish on SIGTERM before the server closes. */
   readonly drainSeconds: number;
 }

@@ -12,6 +12,7 @@ import { ValidationError } from '../errors.js';
 import { supportedAlgorithms, validatePeerConfig } from '../identity/index.js';
 import { defaultMaxDelegationDepth, delegationLimits } from '../policy/index.js';
 import { neverLoggedReason } from '../decision-log/redaction.js';
+import { readApiKeys, readClientCredentials } from './credentials.js';
 import {
   DEFAULT_PORT,
   type AdminSettings,
@@ -74,6 +75,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     'delegation',
     'log',
     'decisionLog',
+    'apiKeys',
+    'clientCredentials',
     'drainSeconds',
   ]);
 
@@ -136,6 +139,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     admin: readAdmin(r, root.admin ?? {}),
     log: { level: level as GatehouseConfig['log']['level'] },
     decisionLog: readDecisionLog(r, root.decisionLog ?? {}, baseDir),
+    ...(root.apiKeys === undefined ? {} : { apiKeys: readApiKeys(r, root.apiKeys, baseDir, root.redis !== undefined) }),
+    ...(root.clientCredentials === undefined ? {} : { clientCredentials: readClientCredentials(r, root.clientCredentials, trustDomains) }),
     drainSeconds: r.integer(root.drainSeconds ?? 10, 'drainSeconds', 0, 600),
   };
 }

@@ -63,11 +63,13 @@ function firstLine(message: string): string {
 /**
  * The CEL variables for a request. Maps, so `has(auth.claims)` and
  * `request.headers['x-id']` behave as CEL users expect; `auth` is an empty
- * map when the request carried no token, and has `actor`, `actors` and
+ * map when the request carried no token or API key, and has `actor`, `actors` and
  * `depth` only when the token carried an actor chain.
  */
 export function celActivation(input: CheckInput): CelActivation {
   const peer = input.peer;
+  // A client-credentials token mapped to a service stands in for the peer only when there is none (as in facts.ts).
+  const source = peer?.spiffe ?? (peer === undefined ? input.auth?.mappedPrincipal : undefined);
   const destinationPeer = input.destinationPeer;
   return {
     request: definedEntries({
@@ -83,10 +85,10 @@ export function celActivation(input: CheckInput): CelActivation {
     source: definedEntries({
       ip: input.source.ip,
       port: input.source.port === undefined ? undefined : BigInt(input.source.port),
-      principal: peer?.principal,
-      namespace: peer?.spiffe?.namespace,
-      serviceAccount: peer?.spiffe?.serviceAccount,
-      trustDomain: peer?.spiffe?.trustDomain,
+      principal: peer?.principal ?? source?.uri.slice('spiffe://'.length),
+      namespace: source?.namespace,
+      serviceAccount: source?.serviceAccount,
+      trustDomain: source?.trustDomain,
     }),
     destination: definedEntries({
       ip: input.destination.ip,
@@ -104,6 +106,7 @@ export function celActivation(input: CheckInput): CelActivation {
             audiences: [...input.auth.audiences],
             presenter: input.auth.presenter,
             claims: input.auth.claims,
+            credential: input.auth.credential ?? 'jwt',
             // RFC 8693 delegation: absent keys for a token without `act`.
             actor: input.auth.delegation?.actor,
             actors: input.auth.delegation === undefined ? undefined : [...input.auth.delegation.actors],

@@ -452,6 +452,8 @@ function conditionCheck(key: string, values: readonly string[], negative: boolea
       return fieldCheck((f) => f.requestPrincipal, new StringMatcher(values), negative);
     case 'request.auth.presenter':
       return fieldCheck((f) => f.input.auth?.presenter, new StringMatcher(values), negative);
+    case 'request.auth.credential':
+      return fieldCheck((f) => f.credential, new StringMatcher(values), negative);
     case 'request.auth.audiences':
       return listCheck((f) => f.input.auth?.audiences, new StringMatcher(values), negative);
     case 'request.auth.actor':

@@ -13,6 +13,8 @@ export class RequestFacts {
   /** `<namespace>/<serviceaccount>` of the peer, when both are known. */
   readonly serviceAccount: string | undefined;
   readonly requestPrincipal: string | undefined;
+  /** `request.auth.credential`: `jwt`, `client-credentials` or `api-key`; undefined without request authentication. */
+  readonly credential: string | undefined;
   /** `request.auth.actor`: the current actor of a delegated token (RFC 8693 `act.sub`). */
   readonly actor: string | undefined;
   /** `request.auth.delegation.depth` as a decimal string; undefined without delegation. */
@@ -29,11 +31,14 @@ export class RequestFacts {
   private activation: CelActivation | undefined;
 
   constructor(readonly input: CheckInput) {
-    const spiffe = input.peer?.spiffe;
-    this.principal = nonEmpty(input.peer?.principal);
+    // A client-credentials token mapped to a service stands in for the peer only when there is none.
+    const mapped = input.peer === undefined ? input.auth?.mappedPrincipal : undefined;
+    const spiffe = input.peer === undefined ? mapped : input.peer.spiffe;
+    this.principal = nonEmpty(input.peer?.principal ?? mapped?.uri.slice('spiffe://'.length));
     this.sourceNamespace = nonEmpty(spiffe?.namespace);
     this.serviceAccount = spiffe?.namespace && spiffe.serviceAccount ? `${spiffe.namespace}/${spiffe.serviceAccount}` : undefined;
     this.requestPrincipal = nonEmpty(input.auth?.principal);
+    this.credential = input.auth === undefined ? undefined : (input.auth.credential ?? 'jwt');
     const delegation = input.auth?.delegation;
     this.actor = delegation?.actor;
     this.delegationDepth = delegation === undefined ? undefined : String(delegation.depth);

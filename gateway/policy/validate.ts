@@ -88,6 +88,8 @@ const fixedConditionKeys: ReadonlyMap<string, ValueKind> = new Map([
   ['request.auth.principal', 'string'],
   ['request.auth.audiences', 'string'],
   ['request.auth.presenter', 'string'],
+  // Gatehouse's credential kind (docs/api-keys.md): jwt, client-credentials or api-key.
+  ['request.auth.credential', 'string'],
   // Gatehouse's delegation keys (docs/delegation.md): absent for a token without `act`.
   ['request.auth.actor', 'string'],
   ['request.auth.actors', 'string'],

@@ -94,8 +94,9 @@ export interface WorkloadRef {
 }
 
 /**
- * What the request authentication stage learned about the end user. Filled
- * by the JWT stage; absent for token-less requests.
+ * What the request authentication stage learned about the end user or
+ * calling service. Filled by the JWT or the API-key stage; absent for
+ * requests without either.
  */
 export interface RequestAuth {
   /** `iss/sub`. */
@@ -104,6 +105,15 @@ export interface RequestAuth {
   /** `azp`. */
   readonly presenter?: string;
   readonly claims: Readonly<Record<string, unknown>>;
+  /** What established this identity (`request.auth.credential`); absent means `jwt`. */
+  readonly credential?: RequestCredential;
+  /**
+   * The service a client-credentials token was mapped to (gatehouse.yaml
+   * `clientCredentials`). Source fields of policies (`principals`,
+   * `namespaces`, `serviceAccounts`) see it only when the request has no
+   * peer identity: it never stands in for, nor beside, an mTLS peer.
+   */
+  readonly mappedPrincipal?: SpiffeId;
   /**
    * RFC 8693 delegation, when the token carries `act`: the current actor
    * (the outermost `act`'s `sub`) first, then the prior actors, innermost
@@ -111,6 +121,12 @@ export interface RequestAuth {
    */
   readonly delegation?: Delegation;
 }
+
+/**
+ * `jwt`: an end-user or service token; `client-credentials`: a token that a
+ * `clientCredentials` mapping names as a service; `api-key`: a Gatehouse API key.
+ */
+export type RequestCredential = 'jwt' | 'client-credentials' | 'api-key';
 
 /** Who acts for the subject of a token, verified against the calling peer. */
 export interface Delegation {

@@ -5,6 +5,7 @@
  */
 import type { GatehouseConfig } from '../config/config.js';
 import { DecisionCode } from '../errors.js';
+import type { ApiKeyErrorCode } from '../identity/api-key.js';
 import type { TokenErrorCode } from '../identity/issuer-rule.js';
 import type { Decision } from '../policy/decision.js';
 import type { CheckInput } from '../request/model.js';
@@ -43,7 +44,7 @@ const GRPC_INTERNAL = 13;
 const GRPC_UNAUTHENTICATED = 16;
 
 /** HTTP and gRPC status for each decision code. */
-const STATUS: Record<Exclude<DecisionCode, TokenErrorCode>, { http: number; grpc: number }> = {
+const STATUS: Record<Exclude<DecisionCode, TokenErrorCode | ApiKeyErrorCode>, { http: number; grpc: number }> = {
   [DecisionCode.Allowed]: { http: 200, grpc: GRPC_OK },
   [DecisionCode.PolicyDenied]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
   [DecisionCode.NoAllowMatch]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
@@ -67,14 +68,18 @@ export function httpStatusOf(code: DecisionCode): number {
   return statusOf(code).http;
 }
 
-/** A failed request authentication is 401 UNAUTHENTICATED; everything else is in the table. */
+/** A failed request authentication (token or API key) is 401 UNAUTHENTICATED; everything else is in the table. */
 function statusOf(code: DecisionCode): { http: number; grpc: number } {
-  if (isTokenError(code)) return { http: 401, grpc: GRPC_UNAUTHENTICATED };
+  if (isTokenError(code) || isApiKeyError(code)) return { http: 401, grpc: GRPC_UNAUTHENTICATED };
   return STATUS[code] ?? STATUS[DecisionCode.Internal];
 }
 
 function isTokenError(code: DecisionCode): code is TokenErrorCode {
   return code.startsWith('TOKEN_');
+}
+
+function isApiKeyError(code: DecisionCode): code is ApiKeyErrorCode {
+  return code.startsWith('APIKEY_');
 }
 
 /**
@@ -150,12 +155,14 @@ export function planResponse(
     clientHeaders: [
       { name: 'content-type', value: 'application/json', append: false },
       { name: decisionIdHeader, value: decisionId, append: false },
-      // RFC 6750 §3: a failed bearer token gets a challenge naming the error, never the token.
+      // RFC 6750 §3: a failed bearer token gets a challenge naming the error, never the token (an API key: the same, in its own scheme).
       ...(status.http === 401
         ? [
             {
               name: 'www-authenticate',
-              value: `Bearer realm="gatehouse", error="invalid_token", error_description="${decision.code}"`,
+              value: isApiKeyError(decision.code)
+                ? `ApiKey realm="gatehouse", error="invalid_key", error_description="${decision.code}"`
+                : `Bearer realm="gatehouse", error="invalid_token", error_description="${decision.code}"`,
               append: false,
             },
           ]
