@@ -415,6 +415,3 @@ async function runExchangeRate(options: DelegationOptions, log: (line: string) =
     await env.close();
   }
 }
-
-
-
