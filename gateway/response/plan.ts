@@ -5,7 +5,7 @@
  */
 import type { GatehouseConfig } from '../config/config.js';
 import { DecisionCode } from '../errors.js';
-import type { ApiKeyErrorCode } from '../identity/api-key.js';
+import { ApiKeyErrorCode } from '../identity/api-key.js';
 import type { TokenErrorCode } from '../identity/issuer-rule.js';
 import type { Decision } from '../policy/decision.js';
 import type { CheckInput } from '../request/model.js';
@@ -68,8 +68,13 @@ export function httpStatusOf(code: DecisionCode): number {
   return statusOf(code).http;
 }
 
-/** A failed request authentication (token or API key) is 401 UNAUTHENTICATED; everything else is in the table. */
+/**
+ * A failed request authentication (token or API key) is 401 UNAUTHENTICATED,
+ * except an API-key store that could not be read: that says nothing about the
+ * key, so the caller is told to retry (503). Everything else is in the table.
+ */
 function statusOf(code: DecisionCode): { http: number; grpc: number } {
+  if (code === ApiKeyErrorCode.StoreUnavailable) return STATUS[DecisionCode.Unavailable];
   if (isTokenError(code) || isApiKeyError(code)) return { http: 401, grpc: GRPC_UNAUTHENTICATED };
   return STATUS[code] ?? STATUS[DecisionCode.Internal];
 }
