@@ -4,7 +4,8 @@
  *
  *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
- *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook
+ *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook,
+ *                                               api-key
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
  *   node dist/bench/run.js --only throughput --cpu-prof <dir>   Gatehouse writes V8 CPU profiles to <dir>
  */
@@ -18,6 +19,7 @@ import { REDIS_FAULT_DEFAULTS, runRedisFault } from './redis-fault.js';
 import { CACHE_RSS_DEFAULTS, runCacheRss } from './cache-rss.js';
 import { DELEGATION_DEFAULTS, runDelegation } from './delegation.js';
 import { KUBERNETES_WEBHOOK_DEFAULTS, runKubernetesWebhook } from './kubernetes-webhook.js';
+import { API_KEY_DEFAULTS, runApiKeyBench } from './api-key.js';
 import { describeMachine } from './machine.js';
 import { table, type BenchmarkReport } from './report.js';
 import { RULE_SCALING_DEFAULTS, runRuleScaling } from './rule-scaling.js';
@@ -35,6 +37,7 @@ const BENCHMARKS = [
   'cache-rss',
   'delegation',
   'kubernetes-webhook',
+  'api-key',
 ] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -50,7 +53,7 @@ async function main(): Promise<void> {
   for (const name of selected) {
     if (!(BENCHMARKS as readonly string[]).includes(name)) throw new Error(`unknown benchmark '${name}' (known: ${BENCHMARKS.join(', ')})`);
   }
-  if ((selected.includes('throughput') || selected.includes('jwt-throughput')) && !h2loadAvailable())
+  if (['throughput', 'jwt-throughput', 'api-key'].some((name) => selected.includes(name)) && !h2loadAvailable())
     throw new Error(`${H2LOAD} not found: install the Debian package nghttp2-client`);
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -124,6 +127,13 @@ function runOne(
     case 'kubernetes-webhook':
       return runKubernetesWebhook(
         quick ? { ...KUBERNETES_WEBHOOK_DEFAULTS, repetitions: 1, durationSeconds: 2, users: 100 } : KUBERNETES_WEBHOOK_DEFAULTS,
+        log,
+      );
+    case 'api-key':
+      return runApiKeyBench(
+        quick
+          ? { ...API_KEY_DEFAULTS, repetitions: 1, durationSeconds: 1, missKeys: 500, profileDir }
+          : { ...API_KEY_DEFAULTS, profileDir },
         log,
       );
   }
