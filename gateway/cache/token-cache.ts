@@ -14,8 +14,8 @@ import type { SharedStore } from './shared-store.js';
 
 /**
  * The cache key of a token under an issuer rule: SHA-256 (base64url) of the
- * rule's fingerprint, a NUL, and the token. The raw token is never stored
- * or logged; the key is all that leaves the request.
+ * rule's fingerprint, a NUL, and the token. The cache never stores or logs
+ * the raw token; the key is all it keeps.
  *
  * @example
  * const key = tokenCacheKey(jwt, rule.fingerprint);
