@@ -170,10 +170,11 @@ async function revoke(config: GatehouseConfig, file: string | undefined, id: str
       return 1;
     }
     if (store.redis === undefined) {
+      const unreachable = config.redis !== undefined;
       process.stdout.write(
-        `revoked ${id} in ${store.description}; replicas stop accepting it when the updated Secret reaches them (no Redis to tell them sooner)\n`,
+        `revoked ${id} in ${store.description}; replicas stop accepting it when the updated Secret reaches them (${unreachable ? 'Redis was not reachable' : 'no Redis'} to tell them sooner)\n`,
       );
-      return 0;
+      return unreachable ? 1 : 0;
     }
     const log = createLogger('warn', process.stderr);
     const revocations = new RevocationService({ redis: store.redis, log });
@@ -251,8 +252,15 @@ async function list(config: GatehouseConfig, file: string | undefined, json: boo
  * whose keys are in a (mounted, read-only) file is edited through a copy.
  */
 async function openStore(config: GatehouseConfig, file: string | undefined, action: string): Promise<KeyStore> {
-  const redis = config.redis && (action === 'revoke' || file === undefined) ? await connect(config) : undefined;
   if (file !== undefined) {
+    // The file is the store; Redis, when configured, only tells running replicas about a revocation at once.
+    const redis =
+      action === 'revoke' && config.redis
+        ? await connect(config).catch((error: unknown) => {
+            process.stderr.write(`gatehouse api-key: ${error instanceof Error ? error.message : String(error)}\n`);
+            return undefined;
+          })
+        : undefined;
     return {
       admin: new ApiKeyFile(file),
       description: file,
@@ -262,12 +270,13 @@ async function openStore(config: GatehouseConfig, file: string | undefined, acti
     };
   }
   if (config.apiKeys?.file !== undefined) {
-    await redis?.close();
     throw new Error(
       `the configuration keeps API keys in ${config.apiKeys.file}: pass --file <a copy of it>, then update the Secret from the copy`,
     );
   }
-  if (redis === undefined) throw new Error(`nowhere to ${action} keys: pass --file <keys.yaml>, or -c <config> with a redis section`);
+  if (config.redis === undefined)
+    throw new Error(`nowhere to ${action} keys: pass --file <keys.yaml>, or -c <config> with a redis section`);
+  const redis = await connect(config);
   return {
     admin: new RedisApiKeyStore(redis.commands, redis.keyPrefix),
     description: `redis (prefix ${redis.keyPrefix})`,

@@ -5,6 +5,7 @@
  */
 import { startAdminServer } from '../admin-server.js';
 import { loadConfig, DEMO_CONFIG_PATH } from '../config/load.js';
+import type { OpenCredentials } from '../identity/credential-setup.js';
 import { TokenAuthenticator } from '../identity/token-authenticator.js';
 import { createLogger } from '../log.js';
 import { PolicyStore, policyStoreOptions } from '../policy/watch.js';
@@ -57,10 +58,15 @@ export async function runServe(configPath: string | undefined): Promise<number> 
     delegation: policies,
   });
   // API keys and client-credentials mappings wrap the token stage; their code loads only when configured.
-  const credentials =
-    config.apiKeys !== undefined || (config.clientCredentials ?? []).length > 0
-      ? await (await import('../identity/credential-setup.js')).openCredentials(config, { tokens, rules: policies, shared, log })
-      : undefined;
+  let credentials: OpenCredentials | undefined;
+  if (config.apiKeys !== undefined || (config.clientCredentials ?? []).length > 0) {
+    const { openCredentials } = await import('../identity/credential-setup.js');
+    credentials = await openCredentials(config, { tokens, rules: policies, shared, log }).catch(async (error: unknown) => {
+      // An invalid key file fails start-up; Redis must not keep the process alive meanwhile.
+      await shared.close();
+      throw error;
+    });
+  }
   const authenticator = credentials?.authenticator ?? tokens;
 
   const server = await startServer({ config, policies, log, authenticator });

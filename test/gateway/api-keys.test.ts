@@ -312,6 +312,16 @@ test.serial('the command refuses to edit a configuration’s mounted key file an
   t.is((await apiKey(['revoke', 'nope', '-c', redisConfig])).code, 2);
 });
 
+test('an invalid key file fails start-up, and the process exits although Redis is connected', async (t) => {
+  const fixture = await writeFixture({
+    config: `policies: { paths: [./policies] }\nredis: { url: "${redis.url}", keyPrefix: "${uniquePrefix('bad-file')}" }\napiKeys: { file: ./keys.yaml }\n`,
+    files: { 'keys.yaml': 'keys: 3\n' },
+  });
+  const result = await runCli(['serve', '-c', fixture.configFile]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, /keys\.yaml keys: must be a list/);
+});
+
 test.serial('no key, secret or hash ever appears in a log line, a decision log, or the command’s output but create’s one line', (t) => {
   const logs = [...replicas, fileReplica].map((replica) => replica.output()).join('\n');
   t.true(logs.includes('"msg":"api keys enabled"'));
