@@ -152,8 +152,22 @@ function responseBody(outcome: Extract<ExchangeOutcome, { ok: true }>): Record<s
   };
 }
 
+type ConnectionResult = { ok: true; value: ClientConnection } | { ok: false; error: OAuthError };
+
+/** A connection's client certificate cannot change after its handshake: it is read once per connection, not per exchange. */
+const connections = new WeakMap<TLSSocket, ConnectionResult>();
+
+function clientConnection(socket: TLSSocket): ConnectionResult {
+  let result = connections.get(socket);
+  if (result === undefined) {
+    result = readClientConnection(socket);
+    connections.set(socket, result);
+  }
+  return result;
+}
+
 /** The verified client certificate, or none; a certificate the CA did not verify is refused rather than ignored. */
-function clientConnection(socket: TLSSocket): { ok: true; value: ClientConnection } | { ok: false; error: OAuthError } {
+function readClientConnection(socket: TLSSocket): ConnectionResult {
   if (socket.authorized) {
     const certificate = socket.getPeerX509Certificate();
     return { ok: true, value: certificate === undefined ? {} : { certificate } };
