@@ -2,12 +2,12 @@
  * Wiring only: the gRPC server that serves ext_authz Check, health,
  * reflection and the Explain RPC on one port, over h2c or (m)TLS.
  */
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { Authorizer, type Authenticator, type CheckOutcome, type PolicySource } from './authorizer.js';
 import { createDecisionLogger, type DecisionLogStats } from './decision-log/index.js';
 import type { GatehouseConfig } from './config/config.js';
+import { connectionCertificate } from './connection-certificate.js';
 import { CheckCodec } from './envoy/check-codec.js';
 import { loadPackageDefinition, loadProtobufRoot, reflectionDefinition } from './envoy/descriptors.js';
 import type { RawCheckRequest } from './envoy/check-request.js';
@@ -187,16 +187,6 @@ function bind(server: grpc.Server, address: string, creds: grpc.ServerCredential
 }
 
 /** The client certificate of this call's TLS connection, when there is one. */
-function connectionCertificate(call: grpc.ServerUnaryCall<unknown, unknown>): X509Certificate | undefined {
-  const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
-  if (!raw) return undefined;
-  try {
-    return new X509Certificate(raw);
-  } catch {
-    return undefined;
-  }
-}
-
 function explainResponse(outcome: CheckOutcome): Record<string, unknown> {
   const { decision } = outcome;
   return {
