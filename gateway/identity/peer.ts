@@ -111,6 +111,18 @@ export function validatePeerConfig(config: PeerConfig): readonly string[] {
   return problems;
 }
 
+/** Identities of connection certificates: one certificate object per TLS connection (connection-certificate.ts), read once. */
+const connectionIdentities = new WeakMap<X509Certificate, CertificateResult>();
+
+function connectionIdentity(certificate: X509Certificate): CertificateResult {
+  let identity = connectionIdentities.get(certificate);
+  if (identity === undefined) {
+    identity = identityFromX509(certificate);
+    connectionIdentities.set(certificate, identity);
+  }
+  return identity;
+}
+
 /** The peer Envoy or our own TLS stack saw directly; a string is a reason to reject. */
 function resolveDirectPeer(evidence: PeerEvidence): PeerIdentity | string | undefined {
   // Envoy sends protobuf defaults: an empty string means "absent".
@@ -126,7 +138,7 @@ function resolveDirectPeer(evidence: PeerEvidence): PeerIdentity | string | unde
   }
   if (sourcePrincipal !== undefined) return fromPrincipal(sourcePrincipal);
   if (evidence.connectionCertificate) {
-    const parsed = identityFromX509(evidence.connectionCertificate);
+    const parsed = connectionIdentity(evidence.connectionCertificate);
     if (!parsed.ok) return `connection certificate: ${parsed.reason}`;
     return fromCertificate(parsed, 'connection', undefined);
   }
