@@ -25,13 +25,16 @@ test('every call on a connection sees its client certificate, read through the c
   ]);
   const seen: { fast: boolean; certificate: ReturnType<typeof connectionCertificate> }[] = [];
   const grpcServer = new grpc.Server();
-  grpcServer.addService({ Who: method }, {
-    Who: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-      const certificate = connectionCertificate(call);
-      seen.push({ fast: readsConnection(call), certificate });
-      callback(null, Buffer.from(certificate?.subjectAltName ?? 'none'));
+  grpcServer.addService(
+    { Who: method },
+    {
+      Who: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        const certificate = connectionCertificate(call);
+        seen.push({ fast: readsConnection(call), certificate });
+        callback(null, Buffer.from(certificate?.subjectAltName ?? 'none'));
+      },
     },
-  });
+  );
   const port = await new Promise<number>((resolve, reject) =>
     grpcServer.bindAsync(
       '127.0.0.1:0',
