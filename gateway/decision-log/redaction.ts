@@ -38,8 +38,12 @@ export function neverLoggedReason(name: string): string | undefined {
   return undefined;
 }
 
-/** Compact JWS/JWE (`eyJ…` in three or five parts) and HTTP authorization schemes with their credentials. */
-const TOKEN_SHAPED = /eyJ[\w-]*(?:\.[\w-]*){2,4}|\b(?:bearer|basic|digest|negotiate|dpop)\s+[^\s,;]+/gi;
+/**
+ * Compact JWS/JWE (`eyJ…` in three or five parts), Gatehouse API keys
+ * (`ghk_<id>_<secret>`, docs/api-keys.md) and HTTP authorization schemes with
+ * their credentials.
+ */
+const TOKEN_SHAPED = /eyJ[\w-]*(?:\.[\w-]*){2,4}|ghk_[0-9a-f]{16}_[\w-]+|\b(?:bearer|basic|digest|negotiate|dpop|apikey)\s+[^\s,;]+/gi;
 
 /**
  * Replaces everything token-shaped in a text by `[redacted]`: the last line of

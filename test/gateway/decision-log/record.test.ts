@@ -243,6 +243,8 @@ const scrubRows: [name: string, text: string, expected: string][] = [
   ['a five-part JWE', 'eyJhbGciOiJkaXIifQ.a.b.c.d', REDACTED],
   ['a bearer credential', 'Bearer opaque123', REDACTED],
   ['basic credentials', 'Basic dXNlcjpwYXNz', REDACTED],
+  ['an API key in a path', '/hooks/ghk_0123456789abcdef_c2VjcmV0LXNlY3JldC1zZWNyZXQ', `/hooks/${REDACTED}`],
+  ['an ApiKey credential', 'ApiKey opaque-key', REDACTED],
   ['ordinary text', '/todos/1?due=24h', '/todos/1?due=24h'],
 ];
 for (const [name, text, expected] of scrubRows) {
