@@ -5,12 +5,10 @@
  * authenticators, break-glass tokens and `redis` are read by the readers
  * their own modules own.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
 import type { RedisSettings } from '../../gateway/config/config.js';
+import { parseConfigYaml, readConfigText, readJwksSettings, type JwksSettings } from '../../gateway/config/config-file.js';
 import { FieldReader, readRedis } from '../../gateway/config/load.js';
-import { ValidationError } from '../../gateway/errors.js';
 import { readJwtAuthenticators, type JwtAuthenticator } from '../../gateway/kubernetes/index.js';
 import { defaultPolicyNamespace, defaultRootNamespace } from '../../gateway/policy/index.js';
 import { readBreakGlassTokens, type BreakGlassToken } from './break-glass-tokens.js';
@@ -51,12 +49,7 @@ export interface KubernetesWebhookConfig {
     readonly users: readonly string[];
     readonly groups: readonly string[];
   };
-  readonly jwks: {
-    readonly fetchTimeoutMs: number;
-    readonly refreshIntervalSeconds: number;
-    readonly unknownKidCooldownSeconds: number;
-    readonly maxStaleSeconds: number;
-  };
+  readonly jwks: JwksSettings;
   readonly limits: { readonly maxBodyBytes: number; readonly maxTokenBytes: number };
   readonly redis?: RedisSettings;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -75,7 +68,6 @@ export const KUBERNETES_WEBHOOK_DEFAULTS = {
   maxTokenBytes: 16 * 1024,
 } as const;
 
-const MAX_CONFIG_BYTES = 1024 * 1024;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const ROOT_FIELDS = [
   'listen',
@@ -99,26 +91,15 @@ const ROOT_FIELDS = [
  * const config = await loadKubernetesWebhookConfig('/etc/gatehouse/kubernetes-webhook.yaml');
  */
 export async function loadKubernetesWebhookConfig(file: string): Promise<KubernetesWebhookConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new ValidationError(file, undefined, '', `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
-  return parseKubernetesWebhookConfig(text, file);
+  return parseKubernetesWebhookConfig(await readConfigText(file), file);
 }
 
 /** Parses configuration text; relative paths are resolved against `file`'s folder. */
 export function parseKubernetesWebhookConfig(text: string, file: string): KubernetesWebhookConfig {
-  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ValidationError(file, undefined, '', `larger than ${MAX_CONFIG_BYTES} bytes`);
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ValidationError(file, undefined, '', `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
-  }
   const r = new FieldReader(file);
   const baseDir = path.dirname(path.resolve(file));
   const resolve = (value: unknown, field: string): string => path.resolve(baseDir, r.string(value, field));
-  const root = r.object(doc.toJS() ?? {}, '', ROOT_FIELDS);
+  const root = r.object(parseConfigYaml(text, file), '', ROOT_FIELDS);
   const listen = r.object(root.listen ?? {}, 'listen', ['host', 'httpsPort', 'grpcPort']);
   if (root.tls === undefined) r.fail('tls', 'is required: kube-apiserver calls webhooks over HTTPS with a client certificate');
   const tls = r.object(root.tls, 'tls', ['certFile', 'keyFile', 'clientCaFile', 'allowedClientNames']);
@@ -128,12 +109,6 @@ export function parseKubernetesWebhookConfig(text: string, file: string): Kubern
   const authentication = r.object(root.authentication ?? {}, 'authentication', ['jwt', 'cache']);
   const cache = r.object(authentication.cache ?? {}, 'authentication.cache', ['l1MaxEntries', 'maxTtlSeconds']);
   const breakGlass = r.object(root.breakGlass ?? {}, 'breakGlass', ['tokens', 'tokensFile', 'users', 'groups']);
-  const jwks = r.object(root.jwks ?? {}, 'jwks', [
-    'fetchTimeoutMs',
-    'refreshIntervalSeconds',
-    'unknownKidCooldownSeconds',
-    'maxStaleSeconds',
-  ]);
   const limits = r.object(root.limits ?? {}, 'limits', ['maxBodyBytes', 'maxTokenBytes']);
   const log = r.object(root.log ?? {}, 'log', ['level']);
   const level = r.string(log.level ?? 'info', 'log.level');
@@ -189,12 +164,7 @@ export function parseKubernetesWebhookConfig(text: string, file: string): Kubern
       users: r.strings(breakGlass.users ?? [], 'breakGlass.users'),
       groups: r.strings(breakGlass.groups ?? [], 'breakGlass.groups'),
     },
-    jwks: {
-      fetchTimeoutMs: r.integer(jwks.fetchTimeoutMs ?? 2000, 'jwks.fetchTimeoutMs', 10, 60_000),
-      refreshIntervalSeconds: r.integer(jwks.refreshIntervalSeconds ?? 300, 'jwks.refreshIntervalSeconds', 1, 86_400),
-      unknownKidCooldownSeconds: r.integer(jwks.unknownKidCooldownSeconds ?? 30, 'jwks.unknownKidCooldownSeconds', 0, 3600),
-      maxStaleSeconds: r.integer(jwks.maxStaleSeconds ?? 86_400, 'jwks.maxStaleSeconds', 0, 30 * 86_400),
-    },
+    jwks: readJwksSettings(r, root.jwks, 'jwks'),
     limits: {
       maxBodyBytes: r.integer(
         limits.maxBodyBytes ?? KUBERNETES_WEBHOOK_DEFAULTS.maxBodyBytes,

@@ -4,13 +4,11 @@
  * relative paths are resolved against the file's folder). The `redis`
  * section and the per-issuer settings are read by the gateway's own readers.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { JSONWebKeySet } from 'jose';
-import { parseDocument } from 'yaml';
 import type { IssuerSettings, RedisSettings } from '../../gateway/config/config.js';
+import { parseConfigYaml, readConfigText, readJwksSettings, type JwksSettings } from '../../gateway/config/config-file.js';
 import { FieldReader, ISSUER_FIELDS, readIssuerSettings, readRedis } from '../../gateway/config/load.js';
-import { ValidationError } from '../../gateway/errors.js';
 import { checkJwks } from '../../gateway/identity/index.js';
 import { defaultMaxDelegationDepth, delegationLimits } from '../../gateway/policy/index.js';
 
@@ -52,12 +50,7 @@ export interface TokenExchangeConfig {
     readonly defaultNamespace: string;
     readonly maxDepth: number;
   };
-  readonly jwks: {
-    readonly fetchTimeoutMs: number;
-    readonly refreshIntervalSeconds: number;
-    readonly unknownKidCooldownSeconds: number;
-    readonly maxStaleSeconds: number;
-  };
+  readonly jwks: JwksSettings;
   readonly limits: { readonly maxBodyBytes: number; readonly maxTokenBytes: number };
   readonly redis?: RedisSettings;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -76,7 +69,6 @@ export const TOKEN_EXCHANGE_DEFAULTS = {
   maxTokenBytes: 16 * 1024,
 } as const;
 
-const MAX_CONFIG_BYTES = 1024 * 1024;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const ISSUER_ENTRY_FIELDS = ['issuer', 'audiences', 'jwksUri', 'jwks', ...ISSUER_FIELDS];
 /** A `kid` as it appears in file names and JWKS: short, URL- and file-name-safe. */
@@ -90,26 +82,15 @@ export const KID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
  * const config = await loadTokenExchangeConfig('/etc/token-exchange/config.yaml');
  */
 export async function loadTokenExchangeConfig(file: string): Promise<TokenExchangeConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new ValidationError(file, undefined, '', `cannot read the file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
-  return parseTokenExchangeConfig(text, file);
+  return parseTokenExchangeConfig(await readConfigText(file), file);
 }
 
 /** Parses configuration text; relative paths are resolved against `file`'s folder. */
 export function parseTokenExchangeConfig(text: string, file: string): TokenExchangeConfig {
-  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ValidationError(file, undefined, '', `larger than ${MAX_CONFIG_BYTES} bytes`);
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ValidationError(file, undefined, '', `not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
-  }
   const r = new FieldReader(file);
   const baseDir = path.dirname(path.resolve(file));
   const resolve = (value: unknown, field: string): string => path.resolve(baseDir, r.string(value, field));
-  const root = r.object(doc.toJS() ?? {}, '', [
+  const root = r.object(parseConfigYaml(text, file), '', [
     'listen',
     'tls',
     'issuer',
@@ -137,12 +118,6 @@ export function parseTokenExchangeConfig(text: string, file: string): TokenExcha
   if (!KID_PATTERN.test(activeKid)) r.fail('signing.activeKid', `'${activeKid}' is not a key id of 1 to 64 characters [A-Za-z0-9._-]`);
   const tokens = r.object(root.tokens ?? {}, 'tokens', ['ttlSeconds', 'cacheMarginSeconds', 'cacheMaxEntries']);
   const delegation = r.object(root.delegation ?? {}, 'delegation', ['paths', 'rootNamespace', 'defaultNamespace', 'maxDepth']);
-  const jwks = r.object(root.jwks ?? {}, 'jwks', [
-    'fetchTimeoutMs',
-    'refreshIntervalSeconds',
-    'unknownKidCooldownSeconds',
-    'maxStaleSeconds',
-  ]);
   const limits = r.object(root.limits ?? {}, 'limits', ['maxBodyBytes', 'maxTokenBytes']);
   const log = r.object(root.log ?? {}, 'log', ['level']);
   const level = r.string(log.level ?? 'info', 'log.level');
@@ -191,12 +166,7 @@ export function parseTokenExchangeConfig(text: string, file: string): TokenExcha
       defaultNamespace: r.string(delegation.defaultNamespace ?? 'default', 'delegation.defaultNamespace'),
       maxDepth: r.integer(delegation.maxDepth ?? defaultMaxDelegationDepth, 'delegation.maxDepth', 1, delegationLimits.maxDepth),
     },
-    jwks: {
-      fetchTimeoutMs: r.integer(jwks.fetchTimeoutMs ?? 2000, 'jwks.fetchTimeoutMs', 10, 60_000),
-      refreshIntervalSeconds: r.integer(jwks.refreshIntervalSeconds ?? 300, 'jwks.refreshIntervalSeconds', 1, 86_400),
-      unknownKidCooldownSeconds: r.integer(jwks.unknownKidCooldownSeconds ?? 30, 'jwks.unknownKidCooldownSeconds', 0, 3600),
-      maxStaleSeconds: r.integer(jwks.maxStaleSeconds ?? 86_400, 'jwks.maxStaleSeconds', 0, 30 * 86_400),
-    },
+    jwks: readJwksSettings(r, root.jwks, 'jwks'),
     limits: {
       maxBodyBytes: r.integer(limits.maxBodyBytes ?? TOKEN_EXCHANGE_DEFAULTS.maxBodyBytes, 'limits.maxBodyBytes', 1024, 1024 * 1024),
       maxTokenBytes: r.integer(limits.maxTokenBytes ?? TOKEN_EXCHANGE_DEFAULTS.maxTokenBytes, 'limits.maxTokenBytes', 256, 1024 * 1024),
