@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../gateway/log.js';
+import { readRequestBody } from '../shared/request-body.js';
 import { isAllowedClient } from './client-names.js';
 import { ReviewInputError } from './review-input.js';
 import type { Reviews } from './reviews.js';
@@ -209,38 +210,18 @@ type Body = { readonly ok: true; readonly text: string } | { readonly ok: false;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function readBody(request: IncomingMessage, maxBytes: number): Promise<Body> {
-  const tooLarge: Body = {
-    ok: false,
-    refusal: { status: 413, reason: 'RequestEntityTooLarge', message: `the body is larger than ${maxBytes} bytes` },
-  };
-  const declared = Number(request.headers['content-length'] ?? '0');
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve(tooLarge);
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        request.off('data', onData);
-        request.pause();
-        resolve(tooLarge);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    request.on('data', onData);
-    request.once('end', () => {
-      try {
-        resolve({ ok: true, text: utf8.decode(Buffer.concat(chunks)) });
-      } catch {
-        resolve({ ok: false, refusal: { status: 400, reason: 'BadRequest', message: 'the body is not UTF-8' } });
-      }
-    });
-    request.once('error', () =>
-      resolve({ ok: false, refusal: { status: 400, reason: 'BadRequest', message: 'the body could not be read' } }),
-    );
-  });
+async function readBody(request: IncomingMessage, maxBytes: number): Promise<Body> {
+  const body = await readRequestBody(request, maxBytes);
+  if (!body.ok) {
+    return body.problem === 'too-large'
+      ? { ok: false, refusal: { status: 413, reason: 'RequestEntityTooLarge', message: `the body is larger than ${maxBytes} bytes` } }
+      : { ok: false, refusal: { status: 400, reason: 'BadRequest', message: 'the body could not be read' } };
+  }
+  try {
+    return { ok: true, text: utf8.decode(body.bytes) };
+  } catch {
+    return { ok: false, refusal: { status: 400, reason: 'BadRequest', message: 'the body is not UTF-8' } };
+  }
 }
 
 function refuse(options: HttpsListenerOptions, response: ServerResponse, kind: string, refusal: Refusal): void {

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../gateway/log.js';
+import { readRequestBody } from '../shared/request-body.js';
 import { openIdConfiguration } from './discovery.js';
 import type { TokenExchanger } from './exchange.js';
 import { isFormContentType, parseExchangeForm } from './form.js';
@@ -125,13 +126,15 @@ async function token(options: HttpsListenerOptions, request: IncomingMessage, re
     request.resume();
     return refuse({ error: OAuthErrorCode.InvalidRequest, description: 'the body must be application/x-www-form-urlencoded' });
   }
-  const body = await readBody(request, options.maxBodyBytes);
+  const body = await readRequestBody(request, options.maxBodyBytes);
   if (!body.ok) {
     // The rest of an oversized body is not read: answer and close the connection.
     response.setHeader('connection', 'close');
-    return refuse({ error: OAuthErrorCode.InvalidRequest, description: body.reason });
+    const description =
+      body.problem === 'too-large' ? `the body is larger than ${options.maxBodyBytes} bytes` : 'the body could not be read';
+    return refuse({ error: OAuthErrorCode.InvalidRequest, description });
   }
-  const form = parseExchangeForm(body.text);
+  const form = parseExchangeForm(body.bytes.toString('utf8'));
   if (!form.ok) return refuse({ error: OAuthErrorCode.InvalidRequest, description: form.reason });
   const connection = clientConnection(request.socket as TLSSocket);
   if (!connection.ok) return refuse(connection.error);
@@ -176,31 +179,6 @@ function readClientConnection(socket: TLSSocket): ConnectionResult {
   if (!presented) return { ok: true, value: {} };
   const why = socket.authorizationError instanceof Error ? socket.authorizationError.message : String(socket.authorizationError);
   return { ok: false, error: { error: OAuthErrorCode.InvalidClient, description: `the client certificate is not trusted (${why})` } };
-}
-
-type Body = { ok: true; text: string } | { ok: false; reason: string };
-
-function readBody(request: IncomingMessage, maxBytes: number): Promise<Body> {
-  const tooLarge: Body = { ok: false, reason: `the body is larger than ${maxBytes} bytes` };
-  const declared = Number(request.headers['content-length'] ?? '0');
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve(tooLarge);
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        request.off('data', onData);
-        request.pause();
-        resolve(tooLarge);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    request.on('data', onData);
-    request.once('end', () => resolve({ ok: true, text: Buffer.concat(chunks).toString('utf8') }));
-    request.once('error', () => resolve({ ok: false, reason: 'the body could not be read' }));
-  });
 }
 
 /** RFC 6749 §5.1: token responses must not be cached. */
