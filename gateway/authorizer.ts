@@ -15,6 +15,7 @@ import type { CheckInput, RequestAuth } from './request/model.js';
 import { httpStatusOf, type AuthenticationEffects } from './response/plan.js';
 import type { TokenErrorCode } from './identity/issuer-rule.js';
 import type { ApiKeyErrorCode } from './identity/api-key.js';
+import type { CacheTier } from './cache/token-cache.js';
 
 /** Everything known about one Check after it was decided. */
 export interface CheckOutcome {
@@ -28,14 +29,27 @@ export interface CheckOutcome {
   readonly authentication?: AuthenticationEffects;
   /** What the shadow policies would have decided, when any apply to the workload. Never changes the response. */
   readonly shadow?: ShadowOutcome;
+  /** Where the token's verdict came from (the token cache's tier), when a token was looked up: for telemetry. */
+  readonly tokenCacheTier?: CacheTier;
 }
 
 /** The outcome of request authentication for one Check. */
 export type AuthenticationResult =
   | { readonly kind: 'anonymous' }
-  | { readonly kind: 'authenticated'; readonly auth: RequestAuth; readonly effects: AuthenticationEffects }
+  | {
+      readonly kind: 'authenticated';
+      readonly auth: RequestAuth;
+      readonly effects: AuthenticationEffects;
+      /** The token cache tier the verdict came from, when a token was looked up. */
+      readonly cacheTier?: CacheTier;
+    }
   /** A token or API-key failure (401), or a valid token whose delegation is refused (403). */
-  | { readonly kind: 'rejected'; readonly code: TokenErrorCode | ApiKeyErrorCode | DelegationCode; readonly reason: string };
+  | {
+      readonly kind: 'rejected';
+      readonly code: TokenErrorCode | ApiKeyErrorCode | DelegationCode;
+      readonly reason: string;
+      readonly cacheTier?: CacheTier;
+    };
 
 /** The request authentication stage, as the authorizer sees it. It never throws. */
 export interface Authenticator {
@@ -81,9 +95,11 @@ export class Authorizer {
       let input = decoded.input;
       decisionId = input.decisionId;
       let authentication: AuthenticationEffects | undefined;
+      let tier: CacheTier | undefined;
       if (this.authenticator) {
         const result = await this.authenticator.authenticate(input);
-        if (result.kind === 'rejected') return outcome(decisionId, denial(result.code, result.reason), input);
+        if (result.kind !== 'anonymous') tier = result.cacheTier;
+        if (result.kind === 'rejected') return outcome(decisionId, denial(result.code, result.reason), input, undefined, tier);
         if (result.kind === 'authenticated') {
           input = { ...input, auth: result.auth };
           authentication = result.effects;
@@ -92,8 +108,8 @@ export class Authorizer {
       const set = this.policies.current();
       const decision = evaluate(set, input);
       const shadow = evaluateShadow(set, input, decision);
-      if (shadow === undefined) return outcome(decisionId, decision, input, authentication);
-      return { ...outcome(decisionId, decision, input, authentication), shadow };
+      if (shadow === undefined) return outcome(decisionId, decision, input, authentication, tier);
+      return { ...outcome(decisionId, decision, input, authentication, tier), shadow };
     } catch {
       // Nothing here is expected to throw; if it does, the answer is still a denial.
       return outcome(decisionId, denial(DecisionCode.Internal, 'internal error while deciding'), undefined);
@@ -106,6 +122,7 @@ function outcome(
   decision: Decision,
   input: CheckInput | undefined,
   authentication?: AuthenticationEffects,
+  tokenCacheTier?: CacheTier,
 ): CheckOutcome {
-  return { decisionId, decision, input, httpStatus: decision.allowed ? 200 : httpStatusOf(decision.code), authentication };
+  return { decisionId, decision, input, httpStatus: decision.allowed ? 200 : httpStatusOf(decision.code), authentication, tokenCacheTier };
 }

@@ -15,6 +15,7 @@ import { toCheckRequest } from './envoy/short-form.js';
 import { HealthStatus } from './health.js';
 import { ShadowCounters, type ShadowStats } from './policy/index.js';
 import type { Logger } from './log.js';
+import type { CheckTelemetry } from './telemetry/index.js';
 
 /** Fully-qualified names of the services on the port. */
 export const AUTHORIZATION_SERVICE = 'envoy.service.auth.v3.Authorization';
@@ -43,6 +44,8 @@ export interface ServerDependencies {
   readonly log: Logger;
   /** Request authentication (tokens); without it every request is token-less. */
   readonly authenticator?: Authenticator;
+  /** Told about every answered Check (metrics, spans); absent when nothing consumes telemetry. */
+  readonly telemetry?: CheckTelemetry;
 }
 
 /**
@@ -52,11 +55,13 @@ export interface ServerDependencies {
  * const server = await startServer({ config, policies: store, log });
  * process.on('SIGTERM', () => void server.drain());
  */
-export async function startServer({ config, policies, log, authenticator: tokens }: ServerDependencies): Promise<RunningServer> {
+export async function startServer({ config, policies, log, authenticator: tokens, telemetry }: ServerDependencies): Promise<RunningServer> {
   const definition = loadPackageDefinition();
   const authorizer = new Authorizer(config, policies, tokens);
   const decisions = createDecisionLogger(config.decisionLog, log);
   const shadowCounters = new ShadowCounters();
+  // Checks are timed only for a consumer of the time: the decision log, telemetry.
+  const timed = decisions !== undefined || telemetry !== undefined;
   const health = new HealthStatus([AUTHORIZATION_SERVICE, POLICY_SERVICE]);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
 
@@ -81,14 +86,15 @@ export async function startServer({ config, policies, log, authenticator: tokens
     },
     {
       Check: (call: grpc.ServerUnaryCall<RawCheckRequest, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        const started = decisions === undefined ? 0 : performance.now();
+        const started = timed ? performance.now() : 0;
         void authorizer.check(call.request, tls ? connectionCertificate(call) : undefined).then((outcome) => {
           const response = codec.encodeResponse(outcome);
-          const latencyMs = decisions === undefined ? 0 : performance.now() - started;
+          const latencyMs = timed ? performance.now() - started : 0;
           callback(null, response);
           // After answering: counting and logging never delay the response.
           if (outcome.shadow !== undefined) shadowCounters.record(outcome.shadow);
           decisions?.write(outcome, latencyMs);
+          telemetry?.answered(outcome, started, latencyMs);
           registerReflection();
         });
       },

@@ -11,6 +11,7 @@ import { createLogger } from '../log.js';
 import { PolicyStore, policyStoreOptions } from '../policy/watch.js';
 import { startServer, type RunningServer } from '../server.js';
 import { openSharedState, type SharedState } from '../shared-state.js';
+import { GatewayTelemetry, readTelemetryEnvironment, redactedConfig, startAdminHttp, type RunningAdminHttp } from '../telemetry/index.js';
 
 /**
  * Reports Redis as its own health entry (`gatehouse.shared-state`): a detail
@@ -35,6 +36,12 @@ export async function runServe(configPath: string | undefined): Promise<number> 
   const config = await loadConfig(configPath ?? DEMO_CONFIG_PATH, process.env);
   const log = createLogger(config.log.level);
   if (!configPath) log.info({ config: 'built-in demo (todo application)' }, 'no --config given; using the demo configuration');
+  // OTEL_* variables are read (and refused when unsupported) now; the SDK itself loads after start-up.
+  const telemetry = new GatewayTelemetry({
+    environment: readTelemetryEnvironment(process.env),
+    prometheus: config.telemetry.adminHttp.enabled,
+    log,
+  });
   // Signals are taken from the start: one that arrives while starting stops the process cleanly, never by default action.
   let stop = (signal: string): void => {
     log.info({ signal }, 'stopped while starting');
@@ -69,20 +76,45 @@ export async function runServe(configPath: string | undefined): Promise<number> 
   }
   const authenticator = credentials?.authenticator ?? tokens;
 
-  const server = await startServer({ config, policies, log, authenticator });
+  const server = await startServer({ config, policies, log, authenticator, telemetry: telemetry.checks });
+  const store = shared.store;
+  telemetry.observe({
+    server: () => server.stats(),
+    policies: () => policies.stats(),
+    tokenCache: () => shared.cache.stats(),
+    jwks: () => shared.keys.stats(),
+    ...(store ? { redis: () => store.stats(), redisConnected: () => store.healthy && shared.revocation.connected() } : {}),
+  });
   // Set once they run; the stop below closes whatever has started.
   let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined = undefined;
+  let adminHttp: RunningAdminHttp | undefined = undefined;
   let sharedHealth: NodeJS.Timeout | undefined = undefined;
   stop = (signal: string): void => {
     log.info({ signal }, 'shutting down');
     policies.close();
     credentials?.close();
     clearInterval(sharedHealth);
+    // The admin HTTP port stays up while draining, so /readyz says 503 until the process exits.
     void Promise.all([server.drain(), admin?.close()])
+      .then(() => Promise.all([adminHttp?.close(), telemetry.shutdown()]))
       .then(() => shared.close())
       .then(() => process.exit(0));
   };
   admin = config.admin.enabled ? await startAdminServer(config.admin, shared.revocation, log) : undefined;
+  adminHttp = config.telemetry.adminHttp.enabled
+    ? await startAdminHttp({
+        host: config.telemetry.adminHttp.host,
+        port: config.telemetry.adminHttp.port,
+        ready: () => server.health.get('') === 'SERVING',
+        configView: () => redactedConfig(config),
+        metrics: telemetry.serveMetrics,
+        log,
+      }).catch((error: unknown) => {
+        // Telemetry never stops decisions: without its port the replica still answers Checks (and gRPC health).
+        log.error({ err: error instanceof Error ? error.message : String(error) }, 'admin http port unavailable; serving without it');
+        return undefined;
+      })
+    : undefined;
   sharedHealth = shared.redis ? watchSharedStateHealth(server, shared) : undefined;
   return 0;
 }

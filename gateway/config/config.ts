@@ -87,6 +87,15 @@ export interface AdminSettings {
   readonly port: number;
 }
 
+/**
+ * Telemetry (docs/telemetry.md). Traces and OTLP metrics follow the standard
+ * `OTEL_*` environment variables; this is the admin HTTP port: `/metrics`
+ * (Prometheus), `/healthz`, `/readyz` and `/config`.
+ */
+export interface TelemetrySettings {
+  readonly adminHttp: { readonly enabled: boolean; readonly host: string; readonly port: number };
+}
+
 /** One JSON line per decision (docs/decision-logs.md). */
 export interface DecisionLogSettings {
   readonly enabled: boolean;
@@ -176,6 +185,7 @@ export interface GatehouseConfig {
   readonly redis?: RedisSettings;
   readonly jwt: JwtSettings;
   readonly admin: AdminSettings;
+  readonly telemetry: TelemetrySettings;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   readonly decisionLog: DecisionLogSettings;
   /** API keys; absent: requests' API keys are not read. */

@@ -16,6 +16,7 @@ import { readApiKeys, readClientCredentials } from './credentials.js';
 import {
   DEFAULT_PORT,
   type AdminSettings,
+  type TelemetrySettings,
   type DecisionLogSettings,
   type GatehouseConfig,
   type HostPort,
@@ -72,6 +73,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     'redis',
     'jwt',
     'admin',
+    'telemetry',
     'delegation',
     'log',
     'decisionLog',
@@ -137,6 +139,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     redis: root.redis === undefined ? undefined : readRedis(r, root.redis, baseDir),
     jwt: readJwt(r, root.jwt ?? {}),
     admin: readAdmin(r, root.admin ?? {}),
+    telemetry: readTelemetry(r, root.telemetry ?? {}, env),
     log: { level: level as GatehouseConfig['log']['level'] },
     decisionLog: readDecisionLog(r, root.decisionLog ?? {}, baseDir),
     ...(root.apiKeys === undefined ? {} : { apiKeys: readApiKeys(r, root.apiKeys, baseDir, root.redis !== undefined) }),
@@ -331,6 +334,32 @@ function readAdmin(r: FieldReader, value: unknown): AdminSettings {
     enabled: r.boolean(admin.enabled ?? false, 'admin.enabled'),
     host: r.string(admin.host ?? '127.0.0.1', 'admin.host'),
     port: r.port(admin.port ?? DEFAULT_ADMIN_PORT, 'admin.port'),
+  };
+}
+
+/** The admin HTTP port when neither the configuration nor `$OTEL_EXPORTER_PROMETHEUS_PORT` names one (the OpenTelemetry Prometheus exporter's). */
+export const DEFAULT_ADMIN_HTTP_PORT = 9464;
+
+/**
+ * The `telemetry` section. `$OTEL_EXPORTER_PROMETHEUS_HOST` and `_PORT`, the
+ * OpenTelemetry Prometheus exporter's variables, override the admin HTTP
+ * port's host and port (as `$PORT` overrides `listen.port`).
+ */
+function readTelemetry(r: FieldReader, value: unknown, env: NodeJS.ProcessEnv): TelemetrySettings {
+  const telemetry = r.object(value, 'telemetry', ['adminHttp']);
+  const adminHttp = r.object(telemetry.adminHttp ?? {}, 'telemetry.adminHttp', ['enabled', 'host', 'port']);
+  const fromEnv = (name: string): string | undefined => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+  const envHost = fromEnv('OTEL_EXPORTER_PROMETHEUS_HOST');
+  const envPort = fromEnv('OTEL_EXPORTER_PROMETHEUS_PORT');
+  return {
+    adminHttp: {
+      enabled: r.boolean(adminHttp.enabled ?? true, 'telemetry.adminHttp.enabled'),
+      host: envHost ?? r.string(adminHttp.host ?? '0.0.0.0', 'telemetry.adminHttp.host'),
+      port:
+        envPort !== undefined
+          ? r.port(envPort, '$OTEL_EXPORTER_PROMETHEUS_PORT')
+          : r.port(adminHttp.port ?? DEFAULT_ADMIN_HTTP_PORT, 'telemetry.adminHttp.port'),
+    },
   };
 }
 

@@ -25,7 +25,7 @@ export type { JwtRule, LoadedRequestAuthentications, RequestAuthentication } fro
 export { defaultTokenLocations, defaultMaxTokenBytes, extractToken, tokenLocationKey, describeTokenLocation } from './token-location.js';
 export type { ExtractOptions, TokenExtraction } from './token-location.js';
 export { JwksManager, JwksRegistry, KeysUnavailableError, checkJwks, jwksSourceOf, jwksSourceKey, defaultJwksOptions } from './jwks.js';
-export type { JwksOptions, JwksSource } from './jwks.js';
+export type { JwksOptions, JwksSource, JwksSourceStats } from './jwks.js';
 export { peekIssuer, verifyToken, authenticateRequest, certificateThumbprint } from './jwt.js';
 export type { RequestTokenOutcome, VerifyContext } from './jwt.js';
 export { readActorChain, maxActorLength } from './delegation.js';

@@ -145,6 +145,7 @@ export class JwksManager {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private fetchCount = 0;
+  private fetchErrorCount = 0;
 
   constructor(
     readonly source: JwksSource,
@@ -181,12 +182,13 @@ export class JwksManager {
   }
 
   /** What the manager holds, for health and debugging (no key material). */
-  get status(): { loaded: boolean; fetchedAt?: number; keyCount: number; fetches: number; lastError?: string } {
+  get status(): { loaded: boolean; fetchedAt?: number; keyCount: number; fetches: number; fetchErrors: number; lastError?: string } {
     return {
       loaded: this.current !== undefined,
       ...(this.current === undefined || this.source.kind === 'inline' ? {} : { fetchedAt: this.current.fetchedAt }),
       keyCount: this.current?.jwks.keys.length ?? 0,
       fetches: this.fetchCount,
+      fetchErrors: this.fetchErrorCount,
       ...(this.lastError === undefined ? {} : { lastError: this.lastError }),
     };
   }
@@ -311,6 +313,7 @@ export class JwksManager {
       const stored: StoredKeySet = { fetchedAt, jwks: checked.jwks };
       await this.options.store?.set(this.storeKey(), JSON.stringify(stored), this.options.maxStaleMs).catch(() => undefined);
     } catch (error) {
+      this.fetchErrorCount++;
       this.lastError = errorMessage(error);
       if (this.source.kind === 'discovery') this.discoveredUri = undefined; // discover again next time
       this.options.log?.warn({ jwks: this.sourceKey, error: this.lastError, why }, 'key set fetch failed');
@@ -386,6 +389,14 @@ export class JwksManager {
   }
 }
 
+/** One key source's fetches: `issuer` is the issuer its keys were first fetched for. */
+export interface JwksSourceStats {
+  readonly issuer: string;
+  /** Fetches from the identity provider (discovery and key set together count once). */
+  readonly fetches: number;
+  readonly fetchErrors: number;
+}
+
 /**
  * One JwksManager per distinct key source, shared by every rule that uses
  * it. Build one per configuration, prefetch at start-up, close on reload.
@@ -397,6 +408,8 @@ export class JwksManager {
  */
 export class JwksRegistry {
   private readonly managers = new Map<string, JwksManager>();
+  /** The issuer a key source was first asked for, to label its metrics. */
+  private readonly issuers = new Map<string, string>();
 
   constructor(private readonly options: Partial<JwksOptions> = {}) {}
 
@@ -406,8 +419,22 @@ export class JwksRegistry {
     if (source === undefined) throw new Error(`issuer rule ${rule.id} has no key source (jwksUri, jwks or discovery)`);
     const key = jwksSourceKey(source);
     let manager = this.managers.get(key);
-    if (manager === undefined) this.managers.set(key, (manager = JwksManager.forRule(rule, this.options)));
+    if (manager === undefined) {
+      this.managers.set(key, (manager = JwksManager.forRule(rule, this.options)));
+      this.issuers.set(key, rule.issuer);
+    }
     return manager;
+  }
+
+  /** Fetches and failed fetches per fetched key source (inline sets are never fetched), for the metrics layer. */
+  stats(): JwksSourceStats[] {
+    const stats: JwksSourceStats[] = [];
+    for (const [key, manager] of this.managers) {
+      if (manager.source.kind === 'inline') continue;
+      const { fetches, fetchErrors } = manager.status;
+      stats.push({ issuer: this.issuers.get(key) ?? key, fetches, fetchErrors });
+    }
+    return stats;
   }
 
   /** Warms the key sets of `rules` concurrently; resolves when every fetch has ended, never rejects. */
@@ -418,6 +445,7 @@ export class JwksRegistry {
   close(): void {
     for (const manager of this.managers.values()) manager.close();
     this.managers.clear();
+    this.issuers.clear();
   }
 }
 

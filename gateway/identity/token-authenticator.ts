@@ -8,7 +8,7 @@ import { decodeProtectedHeader } from 'jose';
 import type { AuthenticationResult, Authenticator } from '../authorizer.js';
 import { BoundedMemo } from '../bounded-memo.js';
 // The token cache module itself, not the cache folder's index: that would load ioredis into Redis-less replicas.
-import { tokenCacheKey, type TokenCache } from '../cache/token-cache.js';
+import { tokenCacheKey, type CacheTier, type TokenCache } from '../cache/token-cache.js';
 import type { HeaderToSet } from '../response/plan.js';
 import { DelegationPolicySet } from '../policy/index.js';
 import type { CheckInput } from '../request/model.js';
@@ -64,18 +64,34 @@ export class TokenAuthenticator implements Authenticator {
     const rules = this.options.rules.currentAuthentication().rulesFor(input.workload);
     if (rules.length === 0) return ANONYMOUS;
     const peerThumbprint = input.peer?.certificate?.sha256;
-    const outcome = await authenticateRequest(input.request, rules, (token, rule) => this.verify(token, rule, peerThumbprint), {
-      maxTokenBytes: this.options.maxTokenBytes,
-      known: (token, rule) => this.known(token, rule, peerThumbprint),
-    });
+    // The tier of the last lookup, for telemetry.
+    let cacheTier: CacheTier | undefined;
+    const outcome = await authenticateRequest(
+      input.request,
+      rules,
+      async (token, rule) => {
+        const lookup = await this.verify(token, rule, peerThumbprint);
+        cacheTier = lookup.tier;
+        return lookup.verdict;
+      },
+      {
+        maxTokenBytes: this.options.maxTokenBytes,
+        known: (token, rule) => {
+          const verdict = this.known(token, rule, peerThumbprint);
+          if (verdict !== undefined) cacheTier = 'l1';
+          return verdict;
+        },
+      },
+    );
     if (outcome.outcome === 'absent') return ANONYMOUS;
-    if (outcome.outcome === 'rejected') return { kind: 'rejected', code: outcome.code, reason: outcome.reason };
+    if (outcome.outcome === 'rejected') return { kind: 'rejected', code: outcome.code, reason: outcome.reason, cacheTier };
     const { token, rule, location, compact } = outcome;
     // The token is valid; whether someone may act for its subject here is a separate, 403-class question.
     const delegated = verifyDelegationChain(input, token, this.delegation.currentDelegation());
-    if (!delegated.ok) return { kind: 'rejected', code: delegated.code, reason: delegated.reason };
+    if (!delegated.ok) return { kind: 'rejected', code: delegated.code, reason: delegated.reason, cacheTier };
     return {
       kind: 'authenticated',
+      cacheTier,
       auth: {
         principal: token.principal,
         audiences: token.audiences,
@@ -106,8 +122,12 @@ export class TokenAuthenticator implements Authenticator {
   }
 
   /** Verifies through the cache; the certificate binding is checked on every use, cached or not. */
-  private async verify(token: string, rule: IssuerRule, peerThumbprint: string | undefined): Promise<TokenVerdict> {
-    const { verdict } = await this.options.cache.lookup(
+  private async verify(
+    token: string,
+    rule: IssuerRule,
+    peerThumbprint: string | undefined,
+  ): Promise<{ verdict: TokenVerdict; tier: CacheTier }> {
+    const { verdict, tier } = await this.options.cache.lookup(
       this.cacheKey(token, rule),
       () => algorithmOf(token),
       () =>
@@ -116,7 +136,7 @@ export class TokenAuthenticator implements Authenticator {
           maxTokenBytes: this.options.maxTokenBytes,
         }),
     );
-    return verdict.ok ? bindingHolds(verdict.token, peerThumbprint) : verdict;
+    return { verdict: verdict.ok ? bindingHolds(verdict.token, peerThumbprint) : verdict, tier };
   }
 }
 

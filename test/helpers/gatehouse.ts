@@ -63,7 +63,8 @@ export async function startGatehouse(
 ): Promise<RunningGatehouse> {
   const configFile = 'configFile' in fixture ? fixture.configFile : (await writeFixture(fixture)).configFile;
   const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
-    env: { ...process.env, PORT: '0', ...('env' in fixture ? fixture.env : {}), ...env },
+    // Free ports for the Check listener and the admin HTTP port, so that tests can run side by side.
+    env: { ...process.env, PORT: '0', OTEL_EXPORTER_PROMETHEUS_PORT: '0', ...('env' in fixture ? fixture.env : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
