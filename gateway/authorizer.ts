@@ -8,7 +8,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { GatehouseConfig } from './config/config.js';
 import { createDecodeContext, decodeCheckRequest, type DecodeContext } from './envoy/decode.js';
 import type { RawCheckRequest } from './envoy/check-request.js';
-import { DecisionCode, type DelegationCode } from './errors.js';
+import { DecisionCode, type DelegationCode, type FrontProxyCode } from './errors.js';
 import type { Decision } from './policy/decision.js';
 import { evaluate, evaluateShadow, type CompiledPolicySet, type ShadowOutcome } from './policy/index.js';
 import type { CheckInput, RequestAuth } from './request/model.js';
@@ -35,7 +35,8 @@ export interface CheckOutcome {
 
 /** The outcome of request authentication for one Check. */
 export type AuthenticationResult =
-  | { readonly kind: 'anonymous' }
+  /** No credential; `effects` still strip headers a client may not send (the Kubernetes front proxy's pass-through). */
+  | { readonly kind: 'anonymous'; readonly effects?: AuthenticationEffects }
   | {
       readonly kind: 'authenticated';
       readonly auth: RequestAuth;
@@ -43,10 +44,10 @@ export type AuthenticationResult =
       /** The token cache tier the verdict came from, when a token was looked up. */
       readonly cacheTier?: CacheTier;
     }
-  /** A token or API-key failure (401), or a valid token whose delegation is refused (403). */
+  /** A token or API-key failure (401), a valid token whose delegation is refused (403), or a Kubernetes front-proxy refusal. */
   | {
       readonly kind: 'rejected';
-      readonly code: TokenErrorCode | ApiKeyErrorCode | DelegationCode;
+      readonly code: TokenErrorCode | ApiKeyErrorCode | DelegationCode | FrontProxyCode;
       readonly reason: string;
       readonly cacheTier?: CacheTier;
     };
@@ -102,6 +103,8 @@ export class Authorizer {
         if (result.kind === 'rejected') return outcome(decisionId, denial(result.code, result.reason), input, undefined, tier);
         if (result.kind === 'authenticated') {
           input = { ...input, auth: result.auth };
+          authentication = result.effects;
+        } else if (result.effects !== undefined) {
           authentication = result.effects;
         }
       }

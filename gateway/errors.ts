@@ -37,6 +37,14 @@ export const DecisionCode = {
   DelegationNotPermitted: 'DELEGATION_NOT_PERMITTED',
   /** RFC 8693 §4.4: the subject's `may_act` claim does not name the current actor. */
   DelegationMayActMismatch: 'DELEGATION_MAY_ACT_MISMATCH',
+  /** Kubernetes front proxy: the request carries no bearer token and pass-through is off (401). */
+  KubernetesTokenRequired: 'KUBERNETES_TOKEN_REQUIRED',
+  /** Kubernetes front proxy: the verified token does not map to a Kubernetes user (claim or user validation, mapping) (401). */
+  KubernetesUserUnmapped: 'KUBERNETES_USER_UNMAPPED',
+  /** Kubernetes front proxy: the caller may not impersonate a requested user, group, uid or extra (403). */
+  ImpersonationNotAllowed: 'IMPERSONATION_NOT_ALLOWED',
+  /** Kubernetes front proxy: Impersonate-* headers kube-apiserver would refuse, e.g. a group without a user (400). */
+  ImpersonationInvalid: 'IMPERSONATION_INVALID',
 } as const;
 
 /** The codes a delegation (RFC 8693 actor chain) is refused with; each denies with 403. */
@@ -47,6 +55,13 @@ export type DelegationCode =
   | typeof DecisionCode.DelegationActorNotCaller
   | typeof DecisionCode.DelegationNotPermitted
   | typeof DecisionCode.DelegationMayActMismatch;
+
+/** The codes the Kubernetes front proxy (gateway/kubernetes/front-proxy.ts) refuses a request with. */
+export type FrontProxyCode =
+  | typeof DecisionCode.KubernetesTokenRequired
+  | typeof DecisionCode.KubernetesUserUnmapped
+  | typeof DecisionCode.ImpersonationNotAllowed
+  | typeof DecisionCode.ImpersonationInvalid;
 
 /**
  * A decision's code: one of the above, or a request authentication failure

@@ -74,7 +74,21 @@ export async function runServe(configPath: string | undefined): Promise<number> 
       throw error;
     });
   }
-  const authenticator = credentials?.authenticator ?? tokens;
+  let authenticator = credentials?.authenticator ?? tokens;
+  // kube-apiserver traffic gets the Kubernetes front proxy; other workloads keep the stage above. Loaded only when configured.
+  if (config.kubernetesFrontProxy !== undefined) {
+    const { openKubernetesFrontProxy } = await import('../kubernetes/front-proxy-setup.js');
+    authenticator = await openKubernetesFrontProxy(config, config.kubernetesFrontProxy, {
+      next: authenticator,
+      shared,
+      onPolicyReload: (listener) => policies.onReload(listener),
+      log,
+    }).catch(async (error: unknown) => {
+      credentials?.close();
+      await shared.close();
+      throw error;
+    });
+  }
 
   const server = await startServer({ config, policies, log, authenticator, telemetry: telemetry.checks });
   const store = shared.store;

@@ -3,6 +3,7 @@
  * are, whom to trust for forwarded identities, and how workloads are named.
  * Parsed once at start-up from YAML into types that cannot be invalid.
  */
+import type { KubernetesFrontProxySettings } from '../kubernetes/front-proxy-config.js';
 
 /** TLS for Gatehouse's own listener. Paths are resolved against the config file. */
 export interface TlsConfig {
@@ -186,6 +187,8 @@ export interface GatehouseConfig {
   readonly jwt: JwtSettings;
   readonly admin: AdminSettings;
   readonly telemetry: TelemetrySettings;
+  /** The Kubernetes front proxy (docs/kubernetes-front-proxy.md); absent: off. */
+  readonly kubernetesFrontProxy?: KubernetesFrontProxySettings;
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   readonly decisionLog: DecisionLogSettings;
   /** API keys; absent: requests' API keys are not read. */

@@ -13,6 +13,7 @@ import { supportedAlgorithms, validatePeerConfig } from '../identity/index.js';
 import { defaultMaxDelegationDepth, delegationLimits } from '../policy/index.js';
 import { neverLoggedReason } from '../decision-log/redaction.js';
 import { readApiKeys, readClientCredentials } from './credentials.js';
+import { readKubernetesFrontProxy } from '../kubernetes/front-proxy-config.js';
 import {
   DEFAULT_PORT,
   type AdminSettings,
@@ -79,6 +80,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     'decisionLog',
     'apiKeys',
     'clientCredentials',
+    'kubernetesFrontProxy',
     'drainSeconds',
   ]);
 
@@ -106,12 +108,16 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   const [peerProblem] = validatePeerConfig({ xfcc: { trustedPeers, trustedCidrs }, trustDomains });
   if (peerProblem) r.fail('identity', peerProblem);
 
+  const policyPaths = r.strings(policies.paths ?? [], 'policies.paths').map((p) => path.resolve(baseDir, p));
+  const kubernetesFrontProxy =
+    root.kubernetesFrontProxy === undefined ? undefined : readKubernetesFrontProxy(r, root.kubernetesFrontProxy, baseDir, policyPaths);
+
   return {
     source: file,
     listen: { host: r.string(listen.host ?? '0.0.0.0', 'listen.host'), port },
     tls: root.tls === undefined ? undefined : readTls(r, root.tls, baseDir),
     policies: {
-      paths: r.strings(policies.paths ?? [], 'policies.paths').map((p) => path.resolve(baseDir, p)),
+      paths: policyPaths,
       rootNamespace: r.string(policies.rootNamespace ?? 'istio-system', 'policies.rootNamespace'),
       defaultNamespace: r.string(policies.defaultNamespace ?? 'default', 'policies.defaultNamespace'),
       watch: r.boolean(policies.watch ?? true, 'policies.watch'),
@@ -144,6 +150,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     decisionLog: readDecisionLog(r, root.decisionLog ?? {}, baseDir),
     ...(root.apiKeys === undefined ? {} : { apiKeys: readApiKeys(r, root.apiKeys, baseDir, root.redis !== undefined) }),
     ...(root.clientCredentials === undefined ? {} : { clientCredentials: readClientCredentials(r, root.clientCredentials, trustDomains) }),
+    ...(kubernetesFrontProxy === undefined ? {} : { kubernetesFrontProxy }),
     drainSeconds: r.integer(root.drainSeconds ?? 10, 'drainSeconds', 0, 600),
   };
 }

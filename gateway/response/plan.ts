@@ -61,6 +61,11 @@ const STATUS: Record<Exclude<DecisionCode, TokenErrorCode | ApiKeyErrorCode>, { 
   [DecisionCode.DelegationActorNotCaller]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
   [DecisionCode.DelegationNotPermitted]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
   [DecisionCode.DelegationMayActMismatch]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  [DecisionCode.KubernetesTokenRequired]: { http: 401, grpc: GRPC_UNAUTHENTICATED },
+  [DecisionCode.KubernetesUserUnmapped]: { http: 401, grpc: GRPC_UNAUTHENTICATED },
+  [DecisionCode.ImpersonationNotAllowed]: { http: 403, grpc: GRPC_PERMISSION_DENIED },
+  // kube-apiserver answers such Impersonate-* headers with 400 Bad Request.
+  [DecisionCode.ImpersonationInvalid]: { http: 400, grpc: GRPC_INVALID_ARGUMENT },
 };
 
 /** The HTTP status a decision code maps to. */
@@ -167,7 +172,10 @@ export function planResponse(
               name: 'www-authenticate',
               value: isApiKeyError(decision.code)
                 ? `ApiKey realm="gatehouse", error="invalid_key", error_description="${decision.code}"`
-                : `Bearer realm="gatehouse", error="invalid_token", error_description="${decision.code}"`,
+                : decision.code === DecisionCode.KubernetesTokenRequired
+                  ? // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
+                    'Bearer realm="gatehouse"'
+                  : `Bearer realm="gatehouse", error="invalid_token", error_description="${decision.code}"`,
               append: false,
             },
           ]
