@@ -32,6 +32,8 @@ import {
 } from './front-proxy-impersonation.js';
 import type { KubernetesUser } from './types.js';
 
+type UnauthenticatedCode = typeof DecisionCode.KubernetesTokenRequired | typeof DecisionCode.KubernetesUserUnmapped;
+
 /** Where the front proxy gets the live KubernetesAccessPolicies; swapped on reload. */
 export interface KubernetesPolicySource {
   current(): KubernetesAuthorizer;
@@ -81,31 +83,23 @@ export class KubernetesFrontProxy implements Authenticator {
 
   async authenticate(input: CheckInput): Promise<AuthenticationResult> {
     if (!selects(this.options.settings.selector, input)) return this.options.next.authenticate(input);
-    const { settings } = this.options;
     const headers = input.request.headers;
 
     const presented = bearerToken(headers.get('authorization'));
-    if (presented.kind === 'malformed') return { kind: 'rejected', code: TokenErrorCode.Malformed, reason: presented.reason };
     if (presented.kind === 'absent') {
-      if (!settings.passThroughWithoutToken) {
-        return { kind: 'rejected', code: DecisionCode.KubernetesTokenRequired, reason: 'kube-apiserver requests need a bearer token' };
-      }
-      // The apiserver authenticates the request itself (e.g. its client certificate); no claimed identity gets through.
-      return {
-        kind: 'anonymous',
-        effects: { upstreamHeaders: [], upstreamHeadersToRemove: this.identityHeadersToRemove(input, new Set()) },
-      };
+      return this.withoutValidToken(input, DecisionCode.KubernetesTokenRequired, 'kube-apiserver requests need a bearer token');
     }
+    if (presented.kind === 'malformed') return this.withoutValidToken(input, TokenErrorCode.Malformed, presented.reason);
 
     const verified = await this.verify(presented.token);
-    if (!verified.ok) return { kind: 'rejected', code: verified.code, reason: verified.reason };
+    if (!verified.ok) return this.withoutValidToken(input, verified.code, verified.reason);
     const { entry, token } = verified;
     const mapped = mapTokenToUser(entry.authenticator, token);
-    if (!mapped.ok) return { kind: 'rejected', code: DecisionCode.KubernetesUserUnmapped, reason: `${mapped.code}: ${mapped.reason}` };
+    if (!mapped.ok) return this.withoutValidToken(input, DecisionCode.KubernetesUserUnmapped, `${mapped.code}: ${mapped.reason}`);
     const user = mapped.user;
     const unsendable = unsendableField(user);
     if (unsendable !== undefined) {
-      return { kind: 'rejected', code: DecisionCode.KubernetesUserUnmapped, reason: `the mapped ${unsendable} cannot be sent in a header` };
+      return this.withoutValidToken(input, DecisionCode.KubernetesUserUnmapped, `the mapped ${unsendable} cannot be sent in a header`);
     }
 
     const impersonation = readImpersonation(headers);
@@ -123,6 +117,17 @@ export class KubernetesFrontProxy implements Authenticator {
       auth: { principal: token.principal, audiences: token.audiences, presenter: token.presenter, claims: token.claims },
       effects: this.effects(input, user, impersonation.request),
     };
+  }
+
+  /**
+   * A request without a valid token: 401, or with `passThroughWithoutToken`
+   * passed on with no identity claimed (and its own credentials kept) for the
+   * apiserver to authenticate itself; its identity and impersonation headers
+   * are removed either way.
+   */
+  private withoutValidToken(input: CheckInput, code: TokenErrorCode | UnauthenticatedCode, reason: string): AuthenticationResult {
+    if (!this.options.settings.passThroughWithoutToken) return { kind: 'rejected', code, reason };
+    return { kind: 'anonymous', effects: { upstreamHeaders: [], upstreamHeadersToRemove: this.identityHeadersToRemove(input, new Set()) } };
   }
 
   /** Identity headers set from the user; the client's own identity and impersonation headers removed unless re-set. */

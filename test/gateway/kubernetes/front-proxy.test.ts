@@ -322,8 +322,24 @@ test('pass-through: a token is still verified, and configured header names are u
     'x-forwarded-extra-example.com%2fteam: payments',
   ]);
   t.false(removed(response).includes('authorization'));
-  const bad = await check(passThroughClient, kubectlHeaders({ authorization: 'Bearer not-a-jwt' }));
-  t.is(denial(bad).status, 'Unauthorized');
+});
+
+test('pass-through: a token Gatehouse cannot verify (e.g. a service-account token) goes on without identity, for the apiserver to judge', async (t) => {
+  const foreign = await token({ iss: 'https://kubernetes.default.svc' });
+  for (const authorization of [`Bearer ${foreign}`, 'Bearer not-a-jwt', 'Bearer a b']) {
+    const response = await check(passThroughClient, kubectlHeaders({ authorization, 'x-forwarded-user': 'system:admin' }));
+    t.is(response.status.code ?? 0, 0, JSON.stringify(response.denied_response));
+    t.deepEqual(upstream(response), ['x-gatehouse-decision-id']);
+    t.true(removed(response).includes('x-forwarded-user'));
+    t.false(removed(response).includes('authorization'), 'the apiserver needs the credential');
+  }
+});
+
+test('pass-through does not pass refused impersonation: a valid token asking for more is still 403 or 400', async (t) => {
+  const refused = await check(passThroughClient, kubectlHeaders({ authorization: `Bearer ${await token()}`, 'impersonate-user': 'carol' }));
+  t.is(denial(refused).code, 'IMPERSONATION_NOT_ALLOWED');
+  const invalid = await check(passThroughClient, kubectlHeaders({ authorization: `Bearer ${await token()}`, 'impersonate-group': 'qa' }));
+  t.is(denial(invalid).code, 'IMPERSONATION_INVALID');
 });
 
 test('other workloads keep the gateway path: no identity headers set or removed', async (t) => {
