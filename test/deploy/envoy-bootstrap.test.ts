@@ -1,13 +1,16 @@
 /**
- * deploy/envoy/envoy.yaml against Envoy's own bootstrap proto: every field,
- * every `typed_config` resolved by its type URL, strictly (a typo anywhere
- * fails), plus what Gatehouse needs from it (ext_authz over gRPC with mTLS,
- * failing closed).
+ * deploy/envoy/envoy.yaml and deploy/kubernetes-front-proxy/envoy.yaml
+ * against Envoy's own bootstrap proto: every field, every `typed_config`
+ * resolved by its type URL, strictly (a typo anywhere fails), plus what
+ * Gatehouse needs from them (ext_authz over gRPC with mTLS, failing closed;
+ * for the front proxy, the client certificate kube-apiserver trusts and the
+ * context extension gatehouse.yaml selects).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { parse } from 'yaml';
+import { parseConfig } from '../../gateway/config/load.js';
 import { EnvoyConfigChecker, loadEnvoyProtos } from '../helpers/envoy-config.js';
 
 const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
@@ -181,3 +184,40 @@ for (const broken of brokenBootstraps) {
     );
   });
 }
+
+const FRONT_PROXY_FILE = fileURLToPath(new URL('../../../deploy/kubernetes-front-proxy/envoy.yaml', import.meta.url));
+const FRONT_PROXY_GATEHOUSE = fileURLToPath(new URL('../../../deploy/kubernetes-front-proxy/gatehouse.yaml', import.meta.url));
+const frontProxy = parse(readFileSync(FRONT_PROXY_FILE, 'utf8')) as Json;
+const frontProxyManager = at(frontProxy, 'static_resources', 'listeners', 0, 'filter_chains', 0, 'filters', 0, 'typed_config') as Json;
+const frontProxyClusters = at(frontProxy, 'static_resources', 'clusters') as Json[];
+
+test('deploy/kubernetes-front-proxy/envoy.yaml is a valid Envoy bootstrap, typed_config included', async (t) => {
+  const checker = await checkerPromise;
+  t.deepEqual(checker.check(BOOTSTRAP, frontProxy), []);
+});
+
+test('the front proxy asks Gatehouse for every route, fails closed, and marks its Checks as gatehouse.yaml selects them', (t) => {
+  const filters = frontProxyManager.http_filters as Json[];
+  const config = filters.find((filter) => filter.name === 'envoy.filters.http.ext_authz')?.typed_config as Json;
+  t.is(config.failure_mode_allow, false);
+  t.is(at(config, 'grpc_service', 'envoy_grpc', 'cluster_name'), 'gatehouse');
+  t.is(filters.at(-1)?.name, 'envoy.filters.http.router');
+  const routes = at(frontProxyManager, 'route_config', 'virtual_hosts', 0, 'routes') as Json[];
+  const selector = parseConfig(readFileSync(FRONT_PROXY_GATEHOUSE, 'utf8'), FRONT_PROXY_GATEHOUSE).kubernetesFrontProxy?.selector;
+  t.truthy(selector);
+  for (const route of routes) {
+    t.is(at(route, 'route', 'cluster'), 'kube_apiserver');
+    const extensions = at(route, 'typed_per_filter_config', 'envoy.filters.http.ext_authz', 'check_settings', 'context_extensions') as Json;
+    for (const [key, value] of Object.entries(selector!.contextExtensions)) t.is(extensions[key], value, key);
+  }
+});
+
+test('the apiserver upstream presents the front-proxy client certificate and verifies the apiserver', (t) => {
+  const apiserver = frontProxyClusters.find((cluster) => cluster.name === 'kube_apiserver');
+  const tls = at(apiserver, 'transport_socket', 'typed_config') as Json;
+  t.is(tls['@type'], UPSTREAM_TLS_TYPE);
+  t.is((at(tls, 'common_tls_context', 'tls_certificates') as unknown[]).length, 1);
+  t.truthy(at(tls, 'common_tls_context', 'validation_context', 'trusted_ca'));
+  t.truthy(at(tls, 'common_tls_context', 'validation_context', 'match_typed_subject_alt_names', 0));
+  t.truthy(frontProxyClusters.find((cluster) => cluster.name === 'gatehouse'));
+});

@@ -47,8 +47,10 @@ const relative = (file: string): string => path.relative(repoRoot, file);
 
 /** Files without `kind` and what checks them; any other kind-less file fails. */
 const KINDLESS_FILES: Record<string, (file: string) => void> = {
-  // Envoy's bootstrap: test/deploy/envoy-bootstrap.test.ts checks it against Envoy's protos.
+  // Envoy's bootstraps: test/deploy/envoy-bootstrap.test.ts checks them against Envoy's protos.
   'deploy/envoy/envoy.yaml': () => undefined,
+  'deploy/kubernetes-front-proxy/envoy.yaml': () => undefined,
+  'deploy/kubernetes-front-proxy/gatehouse.yaml': (file) => void parseConfig(readFileSync(file, 'utf8'), file),
   'deploy/examples/todo/gatehouse.yaml': (file) => void parseConfig(readFileSync(file, 'utf8'), file),
   // Policy test cases: test/gateway/cli/test-command.test.ts also runs them with gatehouse test.
   'deploy/examples/todo/tests/todo.yaml': (file) => void parseCaseFile(readFileSync(file, 'utf8'), file),
