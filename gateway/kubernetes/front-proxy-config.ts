@@ -25,7 +25,7 @@ export interface FrontProxyHeaderNames {
  * at least one is required.
  */
 export interface FrontProxySelector {
-  /** Lower-case request hosts (`:authority` without port is compared as sent). */
+  /** Lower-case request hosts (`:authority`), matched with or without the request's port. */
   readonly hosts: readonly string[];
   /** Envoy `context_extensions` the route or virtual host sets. */
   readonly contextExtensions: Readonly<Record<string, string>>;

@@ -187,9 +187,18 @@ export class KubernetesFrontProxy implements Authenticator {
   }
 }
 
-/** Whether a Check is kube-apiserver traffic: every configured condition holds. */
+/**
+ * Whether a Check is kube-apiserver traffic: every configured condition
+ * holds. A host matches with or without the request's port.
+ *
+ * @example
+ * selects({ hosts: ['kubernetes.example.com'], contextExtensions: {} }, input) // true for kubernetes.example.com:6443
+ */
 export function selects(selector: FrontProxySelector, input: CheckInput): boolean {
-  if (selector.hosts.length > 0 && !selector.hosts.includes(input.request.host)) return false;
+  if (selector.hosts.length > 0) {
+    const host = input.request.host;
+    if (!selector.hosts.includes(host) && !selector.hosts.includes(host.replace(/:\d+$/, ''))) return false;
+  }
   for (const [key, value] of Object.entries(selector.contextExtensions)) {
     if (input.contextExtensions[key] !== value) return false;
   }

@@ -3,6 +3,8 @@
  */
 import test from 'ava';
 import { parseConfig } from '../../../gateway/config/load.js';
+import { selects } from '../../../gateway/kubernetes/front-proxy.js';
+import { checkInput } from '../../helpers/check-input.js';
 
 const JWT = `  jwt:
     - issuer: { url: https://login.example.com, audiences: [kubernetes] }
@@ -79,3 +81,13 @@ for (const { name, section, error } of invalid) {
     t.throws(() => parseConfig(config(section), 'gatehouse.yaml'), { message: error });
   });
 }
+
+test('the selector: every configured condition must hold; a host matches with or without its port', (t) => {
+  const selector = { hosts: ['kubernetes.example.com'], contextExtensions: { 'gatehouse.dev/front-proxy': 'kubernetes' } };
+  const marked = { 'gatehouse.dev/front-proxy': 'kubernetes' };
+  t.true(selects(selector, checkInput({ host: 'kubernetes.example.com', contextExtensions: marked })));
+  t.true(selects(selector, checkInput({ host: 'Kubernetes.example.com:6443', contextExtensions: marked })));
+  t.false(selects(selector, checkInput({ host: 'kubernetes.example.com' })), 'the context extension is missing');
+  t.false(selects(selector, checkInput({ host: 'todos.example.com', contextExtensions: marked })), 'another host');
+  t.false(selects(selector, checkInput({ host: 'kubernetes.example.com.evil:6443', contextExtensions: marked })));
+});
