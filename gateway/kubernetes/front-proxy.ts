@@ -18,7 +18,7 @@ import { peekIssuer, TokenErrorCode, verifyToken, type IssuerRule, type JwksRegi
 import type { CheckInput } from '../request/model.js';
 import type { AuthenticationEffects, HeaderToSet } from '../response/plan.js';
 import type { KubernetesAuthorizer } from './authorizer.js';
-import { issuerRuleOfAuthenticator, mapTokenToUser, type JwtAuthenticator } from './claim-mappings.js';
+import { issuerRuleOfAuthenticator, mapTokenToUser, type JwtAuthenticator, type UserMapping } from './claim-mappings.js';
 import type { FrontProxySelector, KubernetesFrontProxySettings } from './front-proxy-config.js';
 import {
   authorizeImpersonation,
@@ -52,6 +52,8 @@ export interface KubernetesFrontProxyOptions {
 interface CompiledAuthenticator {
   readonly authenticator: JwtAuthenticator;
   readonly rule: IssuerRule;
+  /** The user of each verified token object the cache holds: an L1 hit returns the same object, so the mapping runs once per token. */
+  readonly users: WeakMap<VerifiedToken, UserMapping>;
 }
 
 // Kubernetes adds this group to every authenticated user before its impersonation filter runs.
@@ -72,7 +74,7 @@ export class KubernetesFrontProxy implements Authenticator {
   constructor(private readonly options: KubernetesFrontProxyOptions) {
     options.settings.jwt.forEach((authenticator, i) => {
       const rule = issuerRuleOfAuthenticator(authenticator, `kubernetesFrontProxy.jwt[${i}]`);
-      this.byIssuer.set(authenticator.issuer.url, { authenticator, rule });
+      this.byIssuer.set(authenticator.issuer.url, { authenticator, rule, users: new WeakMap() });
     });
   }
 
@@ -94,7 +96,11 @@ export class KubernetesFrontProxy implements Authenticator {
     const verified = await this.verify(presented.token);
     if (!verified.ok) return this.withoutValidToken(input, verified.code, verified.reason);
     const { entry, token } = verified;
-    const mapped = mapTokenToUser(entry.authenticator, token);
+    let mapped = entry.users.get(token);
+    if (mapped === undefined) {
+      mapped = mapTokenToUser(entry.authenticator, token);
+      entry.users.set(token, mapped);
+    }
     if (!mapped.ok) return this.withoutValidToken(input, DecisionCode.KubernetesUserUnmapped, `${mapped.code}: ${mapped.reason}`);
     const user = mapped.user;
     const unsendable = unsendableField(user);
