@@ -20,3 +20,6 @@ export type { GatewayStatsSources, GatewayTelemetryOptions } from './gateway-tel
 export { readTelemetryEnvironment } from './otel-environment.js';
 export type { OtlpProtocol, TelemetryEnvironment } from './otel-environment.js';
 export { redactedConfig } from './redacted-config.js';
+export { startServiceTelemetry } from './service-telemetry.js';
+export type { ServiceTelemetryOptions } from './service-telemetry.js';
+export type { TelemetrySdk } from './sdk.js';

@@ -31,6 +31,14 @@ export interface ReviewsOptions {
   readonly authorizer: () => AccessReviewer;
   readonly tokens: TokenReviewing;
   readonly log: Logger;
+  /** Told about every answered review (telemetry: review-telemetry.ts); absent when telemetry is off. */
+  readonly observer?: ReviewObserver;
+}
+
+/** What telemetry learns of a review once it is answered; `startedAt` is a `performance.now()` timestamp. */
+export interface ReviewObserver {
+  accessReviewed(review: AccessReview, verdict: AccessVerdict, via: ReviewChannel, startedAt: number, latencyMs: number): void;
+  tokenReviewed(verdict: TokenReviewVerdict, via: ReviewChannel, startedAt: number, latencyMs: number): void;
 }
 
 export interface ReviewStats {
@@ -62,6 +70,7 @@ export class Reviews {
 
   /** Decides a SubjectAccessReview; never throws, never allows out of an error. */
   subjectAccessReview(review: AccessReview, via: ReviewChannel): AccessVerdict {
+    const startedAt = this.options.observer === undefined ? 0 : performance.now();
     let verdict: AccessVerdict;
     try {
       verdict = safeAccessVerdict(this.options.authorizer().review(review));
@@ -75,11 +84,13 @@ export class Reviews {
     }
     this.count(verdict);
     this.logAccess(review, verdict, via);
+    this.options.observer?.accessReviewed(review, verdict, via, startedAt, performance.now() - startedAt);
     return verdict;
   }
 
   /** Reviews a token; never rejects, never authenticates out of an error. */
   async tokenReview(request: TokenReviewRequest, via: ReviewChannel): Promise<TokenReviewVerdict> {
+    const startedAt = this.options.observer === undefined ? 0 : performance.now();
     let verdict: TokenReviewVerdict;
     try {
       verdict = safeTokenVerdict(await this.options.tokens.review(request));
@@ -98,6 +109,7 @@ export class Reviews {
       this.tokens.refused++;
       log.info({ via, code: verdict.code, reason: verdict.error, audiences: request.audiences }, 'token review: not authenticated');
     }
+    this.options.observer?.tokenReviewed(verdict, via, startedAt, performance.now() - startedAt);
     return verdict;
   }
 

@@ -17,6 +17,7 @@ import {
   type KubernetesAuthorizer,
 } from '../../gateway/kubernetes/index.js';
 import type { Logger } from '../../gateway/log.js';
+import { startServiceTelemetry } from '../../gateway/telemetry/index.js';
 import { readBreakGlassTokensFile, type BreakGlassToken } from './break-glass-tokens.js';
 import type { KubernetesWebhookConfig } from './config.js';
 import { startGrpcListener, type RunningGrpcListener } from './grpc-listener.js';
@@ -59,6 +60,9 @@ export async function startKubernetesWebhook(
   dependencies: KubernetesWebhookDependencies,
 ): Promise<RunningKubernetesWebhook> {
   const { log } = dependencies;
+  // Telemetry only when OTEL_* variables ask for it (docs/telemetry.md); an unsupported one stops start-up here.
+  const telemetry = await startServiceTelemetry({ serviceName: 'gatehouse-kubernetes-webhook', env: dependencies.env ?? process.env, log });
+  const observed = telemetry ? await import('./review-telemetry.js') : undefined;
   const [cert, key, clientCa] = await Promise.all([config.tls.certFile, config.tls.keyFile, config.tls.clientCaFile].map(readTlsFile));
   const tls = { cert: cert!, key: key!, clientCa: clientCa! };
   const breakGlassTokens = await allBreakGlassTokens(config);
@@ -107,7 +111,20 @@ export async function startKubernetesWebhook(
     log,
     ...(dependencies.now ? { now: dependencies.now } : {}),
   });
-  const reviews = new Reviews({ authorizer: () => policies.current(), tokens, log });
+  const reviews = new Reviews({
+    authorizer: () => policies.current(),
+    tokens,
+    log,
+    ...(telemetry && observed ? { observer: new observed.ReviewTelemetry(telemetry.tracer) } : {}),
+  });
+  if (telemetry && observed) {
+    observed.registerReviewMetrics(telemetry.meter, {
+      reviews: () => reviews.stats(),
+      tokenCache: () => cache.stats(),
+      jwks: () => keys.stats(),
+      ...(store ? { redis: () => store.stats(), redisConnected: () => store.healthy && (revocation?.connected() ?? false) } : {}),
+    });
+  }
 
   let serving = true;
   // What runs in the background, stopped on close, or at once when a listener cannot start.
@@ -117,6 +134,7 @@ export async function startKubernetesWebhook(
     await revocation?.stop();
     await cache.flushWrites();
     await redis?.close();
+    await telemetry?.shutdown();
   };
   let listeners: Listeners;
   try {

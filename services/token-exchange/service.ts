@@ -8,9 +8,10 @@ import { createRedisConnections, RedisStore, type RedisConnections } from '../..
 import { redisConfigOf } from '../../gateway/config/redis-settings.js';
 import { JwksRegistry } from '../../gateway/identity/index.js';
 import type { Logger } from '../../gateway/log.js';
+import { startServiceTelemetry } from '../../gateway/telemetry/index.js';
 import type { TokenExchangeConfig } from './config.js';
 import { loadDelegationRules, type DelegationRules } from './delegation.js';
-import { TokenExchanger } from './exchange.js';
+import { TokenExchanger, type TokenExchangerOptions } from './exchange.js';
 import { startGrpcListener, type RunningGrpcListener } from './grpc-listener.js';
 import { startHttpsListener } from './https-listener.js';
 import { MintedTokenCache } from './minted-token-cache.js';
@@ -47,6 +48,8 @@ export async function startTokenExchange(
   dependencies: TokenExchangeDependencies,
 ): Promise<RunningTokenExchange> {
   const { log } = dependencies;
+  // Telemetry only when OTEL_* variables ask for it (docs/telemetry.md); an unsupported one stops start-up here.
+  const telemetry = await startServiceTelemetry({ serviceName: 'gatehouse-token-exchange', env: dependencies.env ?? process.env, log });
   const [cert, key, clientCa] = await Promise.all(
     [config.tls.certFile, config.tls.keyFile, config.tls.clientCaFile].map((file) => readFile(file)),
   );
@@ -70,7 +73,13 @@ export async function startTokenExchange(
   // Keys are fetched in the background; an exchange arriving first waits for its issuer's set.
   void registry.prefetch([...subjectRules, ...actorRules]);
 
-  const exchanger = new TokenExchanger({
+  const observed = telemetry
+    ? new (await import('./exchange-telemetry.js')).ExchangeTelemetry(telemetry, {
+        jwks: () => registry.stats(),
+        ...(store ? { redis: () => store.stats(), redisConnected: () => store.healthy } : {}),
+      })
+    : undefined;
+  const exchangerOptions: TokenExchangerOptions = {
     issuer: config.issuer,
     subjectTokens: new TokenValidator(subjectRules, registry, config.limits.maxTokenBytes),
     actorTokens: new TokenValidator(actorRules, registry, config.limits.maxTokenBytes),
@@ -80,7 +89,8 @@ export async function startTokenExchange(
     ttlSeconds: config.tokens.ttlSeconds,
     log,
     ...(dependencies.now ? { now: dependencies.now } : {}),
-  });
+  };
+  const exchanger = observed ? observed.exchanger(exchangerOptions) : new TokenExchanger(exchangerOptions);
 
   let serving = true;
   const https = await startHttpsListener({
@@ -127,6 +137,7 @@ export async function startTokenExchange(
         await Promise.all([https.close(graceMs), grpc.close(graceMs)]);
         registry.close();
         await redis?.close();
+        await telemetry?.shutdown();
         log.info('token exchange stopped');
       })()),
   };

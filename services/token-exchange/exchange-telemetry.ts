@@ -1,0 +1,70 @@
+/**
+ * The token exchange's telemetry, loaded only when OTEL_* variables turn it
+ * on: a SERVER span and a counter per exchange, by result and OAuth error
+ * code, and the key sets and Redis as metrics (docs/telemetry.md). A span
+ * never carries the subject, the actor, the tokens, the audiences or the
+ * scopes of the exchange.
+ */
+import { SpanKind, ValueType, type Attributes, type Counter, type Meter, type Tracer } from '@opentelemetry/api';
+import { hrTime } from '@opentelemetry/core';
+import { registerSharedStateMetrics, type SharedStateMetricSources, type TelemetrySdk } from '../../gateway/telemetry/lazy.js';
+import { TokenExchanger, type TokenExchangerOptions } from './exchange.js';
+import type { ClientConnection, ExchangeOutcome, ExchangeRequest } from './types.js';
+
+export const TOKEN_EXCHANGE_SPAN = 'gatehouse.tokenexchange.v1.TokenExchangeService/Exchange';
+
+/**
+ * @example
+ * const telemetry = new ExchangeTelemetry(sdk, { jwks: () => registry.stats() });
+ * const exchanger = telemetry.exchanger(options);
+ */
+export class ExchangeTelemetry {
+  private readonly exchanges: Counter;
+  private readonly tracer: Tracer | undefined;
+
+  constructor(sdk: TelemetrySdk, sources: SharedStateMetricSources) {
+    this.tracer = sdk.tracer;
+    this.exchanges = registerExchangeMetrics(sdk.meter, sources);
+  }
+
+  /** A TokenExchanger whose every exchange is counted and traced. */
+  exchanger(options: TokenExchangerOptions): TokenExchanger {
+    return new ObservedTokenExchanger(options, this);
+  }
+
+  /** Records one finished exchange. */
+  exchanged(outcome: ExchangeOutcome, startedAt: number, latencyMs: number): void {
+    const attributes: Attributes = outcome.ok
+      ? { 'gatehouse.exchange.result': 'issued', 'gatehouse.exchange.cached': outcome.cached }
+      : { 'gatehouse.exchange.result': 'refused', 'gatehouse.exchange.error': outcome.error.error };
+    this.exchanges.add(1, outcome.ok ? { result: 'issued', error: '' } : { result: 'refused', error: outcome.error.error });
+    if (this.tracer === undefined) return;
+    this.tracer
+      .startSpan(TOKEN_EXCHANGE_SPAN, { kind: SpanKind.SERVER, startTime: hrTime(startedAt), attributes })
+      .end(hrTime(startedAt + latencyMs));
+  }
+}
+
+class ObservedTokenExchanger extends TokenExchanger {
+  constructor(
+    options: TokenExchangerOptions,
+    private readonly telemetry: ExchangeTelemetry,
+  ) {
+    super(options);
+  }
+
+  override async exchange(request: ExchangeRequest, connection: ClientConnection): Promise<ExchangeOutcome> {
+    const startedAt = performance.now();
+    const outcome = await super.exchange(request, connection);
+    this.telemetry.exchanged(outcome, startedAt, performance.now() - startedAt);
+    return outcome;
+  }
+}
+
+function registerExchangeMetrics(meter: Meter, sources: SharedStateMetricSources): Counter {
+  registerSharedStateMetrics(meter, sources);
+  return meter.createCounter('gatehouse.token_exchange.exchanges', {
+    description: 'Token exchanges answered, by result (issued, refused) and OAuth error code ("" when issued)',
+    valueType: ValueType.INT,
+  });
+}
