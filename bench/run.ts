@@ -5,7 +5,7 @@
  *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
  *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook,
- *                                               api-key
+ *                                               api-key, telemetry
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
  *   node dist/bench/run.js --only throughput --cpu-prof <dir>   Gatehouse writes V8 CPU profiles to <dir>
  */
@@ -20,6 +20,7 @@ import { CACHE_RSS_DEFAULTS, runCacheRss } from './cache-rss.js';
 import { DELEGATION_DEFAULTS, runDelegation } from './delegation.js';
 import { KUBERNETES_WEBHOOK_DEFAULTS, runKubernetesWebhook } from './kubernetes-webhook.js';
 import { API_KEY_DEFAULTS, runApiKeyBench } from './api-key.js';
+import { TELEMETRY_DEFAULTS, runTelemetryBench } from './telemetry.js';
 import { describeMachine } from './machine.js';
 import { table, type BenchmarkReport } from './report.js';
 import { RULE_SCALING_DEFAULTS, runRuleScaling } from './rule-scaling.js';
@@ -38,6 +39,7 @@ const BENCHMARKS = [
   'delegation',
   'kubernetes-webhook',
   'api-key',
+  'telemetry',
 ] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -53,7 +55,7 @@ async function main(): Promise<void> {
   for (const name of selected) {
     if (!(BENCHMARKS as readonly string[]).includes(name)) throw new Error(`unknown benchmark '${name}' (known: ${BENCHMARKS.join(', ')})`);
   }
-  if (['throughput', 'jwt-throughput', 'api-key'].some((name) => selected.includes(name)) && !h2loadAvailable())
+  if (['throughput', 'jwt-throughput', 'api-key', 'telemetry'].some((name) => selected.includes(name)) && !h2loadAvailable())
     throw new Error(`${H2LOAD} not found: install the Debian package nghttp2-client`);
 
   const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -134,6 +136,11 @@ function runOne(
         quick
           ? { ...API_KEY_DEFAULTS, repetitions: 1, durationSeconds: 1, missKeys: 500, profileDir }
           : { ...API_KEY_DEFAULTS, profileDir },
+        log,
+      );
+    case 'telemetry':
+      return runTelemetryBench(
+        quick ? { ...TELEMETRY_DEFAULTS, repetitions: 1, durationSeconds: 2, warmupSeconds: 1 } : TELEMETRY_DEFAULTS,
         log,
       );
   }
