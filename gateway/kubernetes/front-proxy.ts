@@ -12,7 +12,7 @@
 import { decodeProtectedHeader } from 'jose';
 import type { AuthenticationResult, Authenticator } from '../authorizer.js';
 // The token cache module itself, not the cache folder's index: that would load ioredis into Redis-less replicas.
-import { tokenCacheKey, type TokenCache } from '../cache/token-cache.js';
+import { tokenCacheKey, type CacheTier, type TokenCache } from '../cache/token-cache.js';
 import { DecisionCode } from '../errors.js';
 import { peekIssuer, TokenErrorCode, verifyToken, type IssuerRule, type JwksRegistry, type VerifiedToken } from '../identity/index.js';
 import type { CheckInput } from '../request/model.js';
@@ -94,32 +94,42 @@ export class KubernetesFrontProxy implements Authenticator {
     if (presented.kind === 'malformed') return this.withoutValidToken(input, TokenErrorCode.Malformed, presented.reason);
 
     const verified = await this.verify(presented.token);
-    if (!verified.ok) return this.withoutValidToken(input, verified.code, verified.reason);
+    // The token cache's tier, for telemetry.
+    const cacheTier = verified.tier;
+    if (!verified.ok) return this.withoutValidToken(input, verified.code, verified.reason, cacheTier);
     const { entry, token } = verified;
     let mapped = entry.users.get(token);
     if (mapped === undefined) {
       mapped = mapTokenToUser(entry.authenticator, token);
       entry.users.set(token, mapped);
     }
-    if (!mapped.ok) return this.withoutValidToken(input, DecisionCode.KubernetesUserUnmapped, `${mapped.code}: ${mapped.reason}`);
+    if (!mapped.ok) {
+      return this.withoutValidToken(input, DecisionCode.KubernetesUserUnmapped, `${mapped.code}: ${mapped.reason}`, cacheTier);
+    }
     const user = mapped.user;
     const unsendable = unsendableField(user);
     if (unsendable !== undefined) {
-      return this.withoutValidToken(input, DecisionCode.KubernetesUserUnmapped, `the mapped ${unsendable} cannot be sent in a header`);
+      return this.withoutValidToken(
+        input,
+        DecisionCode.KubernetesUserUnmapped,
+        `the mapped ${unsendable} cannot be sent in a header`,
+        cacheTier,
+      );
     }
 
     const impersonation = readImpersonation(headers);
-    if (!impersonation.ok) return { kind: 'rejected', code: DecisionCode.ImpersonationInvalid, reason: impersonation.reason };
+    if (!impersonation.ok) return { kind: 'rejected', code: DecisionCode.ImpersonationInvalid, reason: impersonation.reason, cacheTier };
     if (impersonation.request !== undefined) {
       const caller: KubernetesUser = user.groups.includes(AUTHENTICATED_GROUP)
         ? user
         : { ...user, groups: [...user.groups, AUTHENTICATED_GROUP] };
       const verdict = authorizeImpersonation(this.options.policies.current(), caller, impersonation.request);
-      if (!verdict.allowed) return { kind: 'rejected', code: DecisionCode.ImpersonationNotAllowed, reason: verdict.reason };
+      if (!verdict.allowed) return { kind: 'rejected', code: DecisionCode.ImpersonationNotAllowed, reason: verdict.reason, cacheTier };
     }
 
     return {
       kind: 'authenticated',
+      cacheTier,
       auth: { principal: token.principal, audiences: token.audiences, presenter: token.presenter, claims: token.claims },
       effects: this.effects(input, user, impersonation.request),
     };
@@ -131,8 +141,13 @@ export class KubernetesFrontProxy implements Authenticator {
    * apiserver to authenticate itself; its identity and impersonation headers
    * are removed either way.
    */
-  private withoutValidToken(input: CheckInput, code: TokenErrorCode | UnauthenticatedCode, reason: string): AuthenticationResult {
-    if (!this.options.settings.passThroughWithoutToken) return { kind: 'rejected', code, reason };
+  private withoutValidToken(
+    input: CheckInput,
+    code: TokenErrorCode | UnauthenticatedCode,
+    reason: string,
+    cacheTier?: CacheTier,
+  ): AuthenticationResult {
+    if (!this.options.settings.passThroughWithoutToken) return { kind: 'rejected', code, reason, cacheTier };
     return { kind: 'anonymous', effects: { upstreamHeaders: [], upstreamHeadersToRemove: this.identityHeadersToRemove(input, new Set()) } };
   }
 
@@ -164,22 +179,21 @@ export class KubernetesFrontProxy implements Authenticator {
   }
 
   /** The authenticator of the token's issuer and the verified token, through the shared token cache. */
-  private async verify(
-    token: string,
-  ): Promise<{ ok: true; entry: CompiledAuthenticator; token: VerifiedToken } | { ok: false; code: TokenErrorCode; reason: string }> {
+  private async verify(token: string): Promise<Verification> {
     const { maxTokenBytes, cache, keys } = this.options;
     const peeked = peekIssuer(token, maxTokenBytes);
     if (!peeked.ok) return peeked;
     const entry = this.byIssuer.get(peeked.issuer);
-    if (entry === undefined)
+    if (entry === undefined) {
       return { ok: false, code: TokenErrorCode.UnknownIssuer, reason: "the token's issuer is not a kubernetesFrontProxy.jwt issuer" };
+    }
     const { rule } = entry;
-    const { verdict } = await cache.lookup(
+    const { verdict, tier } = await cache.lookup(
       tokenCacheKey(token, rule.fingerprint),
       () => algorithmOf(token),
       () => verifyToken(token, rule, keys.forRule(rule), { maxTokenBytes }),
     );
-    if (!verdict.ok) return verdict;
+    if (!verdict.ok) return { ...verdict, tier };
     // The client's certificate ends at Envoy's listener, so a certificate-bound token cannot be checked here: refused.
     const cnf = verdict.token.claims.cnf;
     if (typeof cnf === 'object' && cnf !== null && 'x5t#S256' in cnf) {
@@ -187,11 +201,16 @@ export class KubernetesFrontProxy implements Authenticator {
         ok: false,
         code: TokenErrorCode.CertificateBindingMismatch,
         reason: 'the front proxy does not accept certificate-bound tokens',
+        tier,
       };
     }
-    return { ok: true, entry, token: verdict.token };
+    return { ok: true, entry, token: verdict.token, tier };
   }
 }
+
+type Verification =
+  | { readonly ok: true; readonly entry: CompiledAuthenticator; readonly token: VerifiedToken; readonly tier?: CacheTier }
+  | { readonly ok: false; readonly code: TokenErrorCode; readonly reason: string; readonly tier?: CacheTier };
 
 /**
  * Whether a Check is kube-apiserver traffic: every configured condition
