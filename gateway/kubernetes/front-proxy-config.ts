@@ -10,14 +10,18 @@ import path from 'node:path';
 import type { FieldReader } from '../config/load.js';
 import { readJwtAuthenticators, type JwtAuthenticator } from './claim-mappings.js';
 
-/** The `--requestheader-*` names kube-apiserver is started with. Lower-case. */
+/**
+ * The `--requestheader-*` names kube-apiserver is started with, lower-case.
+ * Each flag takes a list and the apiserver reads every name listed, so
+ * Gatehouse sets the first name and removes every one a client sends.
+ */
 export interface FrontProxyHeaderNames {
-  /** `--requestheader-username-headers`, e.g. `x-remote-user`. */
-  readonly user: string;
-  /** `--requestheader-group-headers`, e.g. `x-remote-group`. */
-  readonly group: string;
-  /** `--requestheader-extra-headers-prefix`, e.g. `x-remote-extra-`. */
-  readonly extraPrefix: string;
+  /** `--requestheader-username-headers`, e.g. `[x-remote-user]`. Non-empty. */
+  readonly user: readonly string[];
+  /** `--requestheader-group-headers`, e.g. `[x-remote-group]`. Non-empty. */
+  readonly group: readonly string[];
+  /** `--requestheader-extra-headers-prefix`, e.g. `[x-remote-extra-]`. Non-empty. */
+  readonly extraPrefix: readonly string[];
 }
 
 /**
@@ -86,14 +90,24 @@ export function readKubernetesFrontProxy(
     if (name.startsWith('impersonate-') || name === 'authorization') r.fail(field, `'${name}' is not a header the apiserver may trust`);
     return name;
   };
-  const names: FrontProxyHeaderNames = {
-    user: headerName(headers.user ?? 'X-Remote-User', `${at}.headers.user`),
-    group: headerName(headers.group ?? 'X-Remote-Group', `${at}.headers.group`),
-    extraPrefix: headerName(headers.extraPrefix ?? 'X-Remote-Extra-', `${at}.headers.extraPrefix`),
+  // A name or a list of names, as the apiserver's flags take.
+  const headerNames = (item: unknown, fallback: string, field: string): string[] => {
+    if (item === undefined) return [fallback.toLowerCase()];
+    if (typeof item === 'string') return [headerName(item, field)];
+    const list = r.array(item, field).map((entry, i) => headerName(entry, `${field}[${i}]`));
+    if (list.length === 0) r.fail(field, 'must name at least one header');
+    return list;
   };
-  if (names.user === names.group) r.fail(`${at}.headers.group`, 'must differ from headers.user');
-  if (names.user.startsWith(names.extraPrefix) || names.group.startsWith(names.extraPrefix)) {
-    r.fail(`${at}.headers.extraPrefix`, 'must not be a prefix of the user or group header');
+  const names: FrontProxyHeaderNames = {
+    user: headerNames(headers.user, 'X-Remote-User', `${at}.headers.user`),
+    group: headerNames(headers.group, 'X-Remote-Group', `${at}.headers.group`),
+    extraPrefix: headerNames(headers.extraPrefix, 'X-Remote-Extra-', `${at}.headers.extraPrefix`),
+  };
+  for (const name of names.group) if (names.user.includes(name)) r.fail(`${at}.headers.group`, `'${name}' is also a user header`);
+  for (const prefix of names.extraPrefix) {
+    if ([...names.user, ...names.group].some((name) => name.startsWith(prefix))) {
+      r.fail(`${at}.headers.extraPrefix`, `'${prefix}' must not be a prefix of a user or group header`);
+    }
   }
 
   const policies =

@@ -154,12 +154,13 @@ export class KubernetesFrontProxy implements Authenticator {
   /** Identity headers set from the user; the client's own identity and impersonation headers removed unless re-set. */
   private effects(input: CheckInput, user: KubernetesUser, impersonation: ImpersonationRequest | undefined): AuthenticationEffects {
     const names = this.options.settings.headers;
-    const upstreamHeaders: HeaderToSet[] = [{ name: names.user, value: user.username, append: false }];
+    const upstreamHeaders: HeaderToSet[] = [{ name: names.user[0] as string, value: user.username, append: false }];
     // The first value overwrites whatever the client sent; the rest are added as further entries of the same header.
     const setAll = (name: string, values: readonly string[]): void =>
       values.forEach((value, i) => upstreamHeaders.push({ name, value, append: i > 0 }));
-    setAll(names.group, user.groups);
-    for (const [key, values] of Object.entries(user.extra)) setAll(`${names.extraPrefix}${extraHeaderKey(key)}`.toLowerCase(), values);
+    setAll(names.group[0] as string, user.groups);
+    const extraPrefix = names.extraPrefix[0] as string;
+    for (const [key, values] of Object.entries(user.extra)) setAll(`${extraPrefix}${extraHeaderKey(key)}`.toLowerCase(), values);
     if (impersonation !== undefined) for (const header of impersonation.headers) setAll(header.name, header.values);
 
     const set = new Set(upstreamHeaders.map((header) => header.name));
@@ -171,9 +172,9 @@ export class KubernetesFrontProxy implements Authenticator {
   /** Every identity or impersonation header a client could send, except those Gatehouse sets (which overwrite). */
   private identityHeadersToRemove(input: CheckInput, set: ReadonlySet<string>): string[] {
     const names = this.options.settings.headers;
-    const remove = [names.user, names.group, impersonateUserHeader, impersonateGroupHeader, impersonateUidHeader];
+    const remove = [...names.user, ...names.group, impersonateUserHeader, impersonateGroupHeader, impersonateUidHeader];
     for (const name of input.request.headers.keys()) {
-      if (name.startsWith(names.extraPrefix) || name.startsWith(impersonateExtraPrefix)) remove.push(name);
+      if (name.startsWith(impersonateExtraPrefix) || names.extraPrefix.some((prefix) => name.startsWith(prefix))) remove.push(name);
     }
     return remove.filter((name, i) => !set.has(name) && remove.indexOf(name) === i);
   }

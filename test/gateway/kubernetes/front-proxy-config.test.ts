@@ -19,12 +19,26 @@ test('defaults: the apiserver conventional header names, the token removed, no p
     '/etc/gatehouse/gatehouse.yaml',
   );
   const frontProxy = parsed.kubernetesFrontProxy!;
-  t.deepEqual(frontProxy.headers, { user: 'x-remote-user', group: 'x-remote-group', extraPrefix: 'x-remote-extra-' });
+  t.deepEqual(frontProxy.headers, { user: ['x-remote-user'], group: ['x-remote-group'], extraPrefix: ['x-remote-extra-'] });
   t.true(frontProxy.removeAuthorization);
   t.false(frontProxy.passThroughWithoutToken);
   t.deepEqual(frontProxy.policies, ['/etc/gatehouse/policies']);
   t.deepEqual(frontProxy.selector, { hosts: [], contextExtensions: { 'gatehouse.dev/front-proxy': 'kubernetes' } });
   t.is(frontProxy.jwt[0]!.issuer.url, 'https://login.example.com');
+});
+
+test('header names as lists, as the apiserver flags take them: the first is set, all are stripped', (t) => {
+  const parsed = parseConfig(
+    config(
+      `  selector: { hosts: [k8s] }\n${JWT}  headers: { user: [X-Remote-User, X-Forwarded-User], extraPrefix: [X-Remote-Extra-, X-Extra-] }\n`,
+    ),
+    'gatehouse.yaml',
+  );
+  t.deepEqual(parsed.kubernetesFrontProxy!.headers, {
+    user: ['x-remote-user', 'x-forwarded-user'],
+    group: ['x-remote-group'],
+    extraPrefix: ['x-remote-extra-', 'x-extra-'],
+  });
 });
 
 test('absent or disabled: no front proxy', (t) => {
@@ -67,7 +81,17 @@ const invalid: { name: string; section: string; error: RegExp }[] = [
   {
     name: 'an extra prefix that covers the user header',
     section: `  selector: { hosts: [k8s] }\n${JWT}  headers: { extraPrefix: X-Remote- }\n`,
-    error: /kubernetesFrontProxy\.headers\.extraPrefix: must not be a prefix of the user or group header/,
+    error: /kubernetesFrontProxy\.headers\.extraPrefix: 'x-remote-' must not be a prefix of a user or group header/,
+  },
+  {
+    name: 'an empty list of user headers',
+    section: `  selector: { hosts: [k8s] }\n${JWT}  headers: { user: [] }\n`,
+    error: /kubernetesFrontProxy\.headers\.user: must name at least one header/,
+  },
+  {
+    name: 'a header that is both a user and a group header',
+    section: `  selector: { hosts: [k8s] }\n${JWT}  headers: { user: [X-Remote-User, X-User], group: [x-user] }\n`,
+    error: /kubernetesFrontProxy\.headers\.group: 'x-user' is also a user header/,
   },
   {
     name: 'pass-through that is not a boolean',

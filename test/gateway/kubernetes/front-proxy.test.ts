@@ -69,7 +69,7 @@ test.before(async () => {
     startGatehouse({
       config: frontProxyConfig(`  passThroughWithoutToken: true
   removeAuthorization: false
-  headers: { user: X-Forwarded-User, group: X-Forwarded-Groups, extraPrefix: X-Forwarded-Extra- }
+  headers: { user: [X-Forwarded-User, X-Remote-User], group: X-Forwarded-Groups, extraPrefix: [X-Forwarded-Extra-, X-Remote-Extra-] }
 `),
       policies,
     }),
@@ -295,6 +295,8 @@ test('pass-through: without a token nothing is claimed and every identity and im
       'x-forwarded-user': 'system:admin',
       'x-forwarded-groups': 'system:masters',
       'x-forwarded-extra-scopes': 'everything',
+      'x-remote-user': 'system:admin',
+      'x-remote-extra-scopes': 'everything',
       'impersonate-user': 'system:admin',
       'impersonate-extra-scopes': 'everything',
     }),
@@ -310,11 +312,16 @@ test('pass-through: without a token nothing is claimed and every identity and im
     'x-gatehouse-actors',
     'x-gatehouse-peer',
     'x-gatehouse-subject',
+    'x-remote-extra-scopes',
+    'x-remote-user',
   ]);
 });
 
-test('pass-through: a token is still verified, and configured header names are used; the token is kept when asked', async (t) => {
-  const response = await check(passThroughClient, kubectlHeaders({ authorization: `Bearer ${await token()}` }));
+test('configured header names: the first of each list is set, every listed one a client sends is removed; the token is kept when asked', async (t) => {
+  const response = await check(
+    passThroughClient,
+    kubectlHeaders({ authorization: `Bearer ${await token()}`, 'x-remote-user': 'system:admin', 'x-remote-extra-scopes': 'all' }),
+  );
   t.deepEqual(upstream(response).slice(2), [
     'x-forwarded-user: oidc:alice',
     'x-forwarded-groups: oidc:devs',
@@ -322,6 +329,8 @@ test('pass-through: a token is still verified, and configured header names are u
     'x-forwarded-extra-example.com%2fteam: payments',
   ]);
   t.false(removed(response).includes('authorization'));
+  t.true(removed(response).includes('x-remote-user'));
+  t.true(removed(response).includes('x-remote-extra-scopes'));
 });
 
 test('pass-through: a token Gatehouse cannot verify (e.g. a service-account token) goes on without identity, for the apiserver to judge', async (t) => {
