@@ -12,6 +12,7 @@
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { hrTime, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { ATTR_HTTP_RESPONSE_STATUS_CODE } from '@opentelemetry/semantic-conventions';
 import type { CheckOutcome } from '../authorizer.js';
 import { DecisionCode } from '../errors.js';
 import type { CheckSpanRecorder } from './check-telemetry.js';
@@ -37,7 +38,7 @@ export function checkSpanAttributes(outcome: CheckOutcome): Attributes {
     'gatehouse.decision.id': outcome.decisionId,
     'gatehouse.decision.allowed': decision.allowed,
     'gatehouse.decision.code': decision.code,
-    'http.response.status_code': outcome.httpStatus,
+    [ATTR_HTTP_RESPONSE_STATUS_CODE]: outcome.httpStatus,
   };
   if (decision.policy !== undefined) attributes['gatehouse.decision.policy'] = decision.policy;
   if (decision.rule !== undefined) attributes['gatehouse.decision.rule'] = decision.rule;

@@ -21,6 +21,7 @@ import {
   type PushMetricExporter,
 } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from '../log.js';
 import type { OtlpProtocol, TelemetryEnvironment } from './otel-environment.js';
 
@@ -62,7 +63,7 @@ export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<T
   const { environment, log } = options;
   diag.setLogger(diagnosticsTo(log), DiagLogLevel.WARN);
   const resource = defaultResource()
-    .merge(resourceFromAttributes({ 'service.name': options.serviceName }))
+    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName }))
     .merge(detectResources({ detectors: [envDetector] }));
   const producers = (): MetricProducer[] => options.metricProducers?.(resource) ?? [];
 
