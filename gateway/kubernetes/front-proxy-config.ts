@@ -41,7 +41,7 @@ export interface KubernetesFrontProxySettings {
   readonly headers: FrontProxyHeaderNames;
   /** Remove the client's `authorization` header once its token is verified. */
   readonly removeAuthorization: boolean;
-  /** A request without a bearer token is passed on without identity headers, for the apiserver to authenticate itself. */
+  /** A request without a valid token is passed on without identity headers, for the apiserver to authenticate itself. */
   readonly passThroughWithoutToken: boolean;
   /** Files or folders with the KubernetesAccessPolicies that decide impersonation. */
   readonly policies: readonly string[];
