@@ -8,6 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadPackageDefinition, reflectionDefinition } from '../../gateway/envoy/descriptors.js';
 import { HealthStatus } from '../../gateway/health.js';
+import { traceContextOfMetadata } from '../shared/trace-context.js';
 import type { Logger } from '../../gateway/log.js';
 import { isAllowedClient } from './client-names.js';
 import {
@@ -65,7 +66,7 @@ export async function startGrpcListener(options: GrpcListenerOptions): Promise<R
     if (refused) return callback(refused);
     try {
       const review = accessReviewOfMessage(call.request);
-      callback(null, subjectAccessReviewResponseOf(reviews.subjectAccessReview(review, 'grpc')));
+      callback(null, subjectAccessReviewResponseOf(reviews.subjectAccessReview(review, 'grpc', traceContextOfMetadata(call.metadata))));
     } catch (error) {
       callback(invalid(options, 'SubjectAccessReview', error));
     }
@@ -79,7 +80,9 @@ export async function startGrpcListener(options: GrpcListenerOptions): Promise<R
     } catch (error) {
       return callback(invalid(options, 'TokenReview', error));
     }
-    void reviews.tokenReview(request, 'grpc').then((verdict) => callback(null, tokenReviewResponseOf(verdict)));
+    void reviews
+      .tokenReview(request, 'grpc', traceContextOfMetadata(call.metadata))
+      .then((verdict) => callback(null, tokenReviewResponseOf(verdict)));
   };
   server.addService(service, { SubjectAccessReview: subjectAccessReview, TokenReview: tokenReview });
   server.addService(definition[HEALTH_SERVICE] as grpc.ServiceDefinition, health.handlers());

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../gateway/log.js';
 import { readRequestBody } from '../shared/request-body.js';
+import { traceContextOfHeaders } from '../shared/trace-context.js';
 import { isAllowedClient } from './client-names.js';
 import { ReviewInputError } from './review-input.js';
 import type { Reviews } from './reviews.js';
@@ -129,11 +130,11 @@ async function handle(options: HttpsListenerOptions, request: IncomingMessage, r
   try {
     if (kind === 'authorize') {
       const parsed = parseSubjectAccessReview(body.text);
-      const verdict = options.reviews.subjectAccessReview(parsed.review, 'https');
+      const verdict = options.reviews.subjectAccessReview(parsed.review, 'https', traceContextOfHeaders(request.headers));
       sendJson(response, 200, subjectAccessReviewResponse(parsed, verdict));
     } else {
       const parsed = parseTokenReview(body.text, options.maxTokenBytes);
-      const verdict = await options.reviews.tokenReview(parsed.request, 'https');
+      const verdict = await options.reviews.tokenReview(parsed.request, 'https', traceContextOfHeaders(request.headers));
       sendJson(response, 200, tokenReviewResponse(parsed.envelope, verdict));
     }
   } catch (error) {

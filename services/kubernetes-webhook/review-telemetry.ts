@@ -6,12 +6,24 @@
  * the break-glass entry's name, never the user, groups, token or resource
  * names of the review.
  */
-import { SpanKind, SpanStatusCode, ValueType, type Attributes, type Meter, type Tracer } from '@opentelemetry/api';
-import { hrTime } from '@opentelemetry/core';
+import {
+  defaultTextMapGetter,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  ValueType,
+  type Attributes,
+  type Meter,
+  type Tracer,
+} from '@opentelemetry/api';
+import { hrTime, W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { AccessReview, AccessVerdict } from '../../gateway/kubernetes/index.js';
 import { registerSharedStateMetrics, type SharedStateMetricSources } from '../../gateway/telemetry/lazy.js';
 import type { ReviewChannel, ReviewObserver, ReviewStats } from './reviews.js';
 import type { TokenReviewVerdict } from './types.js';
+import type { TraceContext } from '../shared/trace-context.js';
+
+const propagator = new W3CTraceContextPropagator();
 
 export const SUBJECT_ACCESS_REVIEW_SPAN = 'authorization.k8s.io/v1 SubjectAccessReview';
 export const TOKEN_REVIEW_SPAN = 'authentication.k8s.io/v1 TokenReview';
@@ -23,7 +35,14 @@ export const TOKEN_REVIEW_SPAN = 'authentication.k8s.io/v1 TokenReview';
 export class ReviewTelemetry implements ReviewObserver {
   constructor(private readonly tracer: Tracer | undefined) {}
 
-  accessReviewed(_review: AccessReview, verdict: AccessVerdict, via: ReviewChannel, startedAt: number, latencyMs: number): void {
+  accessReviewed(
+    _review: AccessReview,
+    verdict: AccessVerdict,
+    via: ReviewChannel,
+    startedAt: number,
+    latencyMs: number,
+    trace: TraceContext,
+  ): void {
     const attributes: Attributes = {
       'gatehouse.review.kind': 'SubjectAccessReview',
       'gatehouse.review.via': via,
@@ -32,10 +51,10 @@ export class ReviewTelemetry implements ReviewObserver {
     if (verdict.policy !== undefined) attributes['gatehouse.decision.policy'] = verdict.policy;
     if (verdict.rule !== undefined) attributes['gatehouse.decision.rule'] = verdict.rule;
     if (verdict.breakGlass !== undefined) attributes['gatehouse.review.break_glass'] = verdict.breakGlass;
-    this.span(SUBJECT_ACCESS_REVIEW_SPAN, attributes, startedAt, latencyMs, verdict.evaluationError !== undefined);
+    this.span(SUBJECT_ACCESS_REVIEW_SPAN, attributes, startedAt, latencyMs, verdict.evaluationError !== undefined, trace);
   }
 
-  tokenReviewed(verdict: TokenReviewVerdict, via: ReviewChannel, startedAt: number, latencyMs: number): void {
+  tokenReviewed(verdict: TokenReviewVerdict, via: ReviewChannel, startedAt: number, latencyMs: number, trace: TraceContext): void {
     const attributes: Attributes = {
       'gatehouse.review.kind': 'TokenReview',
       'gatehouse.review.via': via,
@@ -43,12 +62,14 @@ export class ReviewTelemetry implements ReviewObserver {
     };
     if (!verdict.authenticated) attributes['gatehouse.review.code'] = verdict.code;
     if (verdict.authenticated && verdict.breakGlass !== undefined) attributes['gatehouse.review.break_glass'] = verdict.breakGlass;
-    this.span(TOKEN_REVIEW_SPAN, attributes, startedAt, latencyMs, false);
+    this.span(TOKEN_REVIEW_SPAN, attributes, startedAt, latencyMs, false, trace);
   }
 
-  private span(name: string, attributes: Attributes, startedAt: number, latencyMs: number, failed: boolean): void {
+  private span(name: string, attributes: Attributes, startedAt: number, latencyMs: number, failed: boolean, trace: TraceContext): void {
     if (this.tracer === undefined) return;
-    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: hrTime(startedAt), attributes });
+    // A child of the caller's trace when it sent one (kube-apiserver does with its tracing on).
+    const parent = trace.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, trace, defaultTextMapGetter);
+    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: hrTime(startedAt), attributes }, parent);
     if (failed) span.setStatus({ code: SpanStatusCode.ERROR, message: 'a policy could not be evaluated' });
     span.end(hrTime(startedAt + latencyMs));
   }

@@ -7,6 +7,7 @@
  * refusals at info with the reason, break-glass allows at warn. No token
  * is ever logged.
  */
+import type { TraceContext } from '../shared/trace-context.js';
 import type { AccessReview, AccessVerdict } from '../../gateway/kubernetes/index.js';
 import type { Logger } from '../../gateway/log.js';
 import type { TokenReviewRequest, TokenReviewVerdict } from './types.js';
@@ -37,8 +38,15 @@ export interface ReviewsOptions {
 
 /** What telemetry learns of a review once it is answered; `startedAt` is a `performance.now()` timestamp. */
 export interface ReviewObserver {
-  accessReviewed(review: AccessReview, verdict: AccessVerdict, via: ReviewChannel, startedAt: number, latencyMs: number): void;
-  tokenReviewed(verdict: TokenReviewVerdict, via: ReviewChannel, startedAt: number, latencyMs: number): void;
+  accessReviewed(
+    review: AccessReview,
+    verdict: AccessVerdict,
+    via: ReviewChannel,
+    startedAt: number,
+    latencyMs: number,
+    trace: TraceContext,
+  ): void;
+  tokenReviewed(verdict: TokenReviewVerdict, via: ReviewChannel, startedAt: number, latencyMs: number, trace: TraceContext): void;
 }
 
 export interface ReviewStats {
@@ -69,7 +77,7 @@ export class Reviews {
   constructor(private readonly options: ReviewsOptions) {}
 
   /** Decides a SubjectAccessReview; never throws, never allows out of an error. */
-  subjectAccessReview(review: AccessReview, via: ReviewChannel): AccessVerdict {
+  subjectAccessReview(review: AccessReview, via: ReviewChannel, trace: TraceContext = {}): AccessVerdict {
     const startedAt = this.options.observer === undefined ? 0 : performance.now();
     let verdict: AccessVerdict;
     try {
@@ -84,12 +92,12 @@ export class Reviews {
     }
     this.count(verdict);
     this.logAccess(review, verdict, via);
-    this.options.observer?.accessReviewed(review, verdict, via, startedAt, performance.now() - startedAt);
+    this.options.observer?.accessReviewed(review, verdict, via, startedAt, performance.now() - startedAt, trace);
     return verdict;
   }
 
   /** Reviews a token; never rejects, never authenticates out of an error. */
-  async tokenReview(request: TokenReviewRequest, via: ReviewChannel): Promise<TokenReviewVerdict> {
+  async tokenReview(request: TokenReviewRequest, via: ReviewChannel, trace: TraceContext = {}): Promise<TokenReviewVerdict> {
     const startedAt = this.options.observer === undefined ? 0 : performance.now();
     let verdict: TokenReviewVerdict;
     try {
@@ -109,7 +117,7 @@ export class Reviews {
       this.tokens.refused++;
       log.info({ via, code: verdict.code, reason: verdict.error, audiences: request.audiences }, 'token review: not authenticated');
     }
-    this.options.observer?.tokenReviewed(verdict, via, startedAt, performance.now() - startedAt);
+    this.options.observer?.tokenReviewed(verdict, via, startedAt, performance.now() - startedAt, trace);
     return verdict;
   }
 

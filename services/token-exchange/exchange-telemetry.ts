@@ -5,11 +5,23 @@
  * never carries the subject, the actor, the tokens, the audiences or the
  * scopes of the exchange.
  */
-import { SpanKind, ValueType, type Attributes, type Counter, type Meter, type Tracer } from '@opentelemetry/api';
-import { hrTime } from '@opentelemetry/core';
+import {
+  defaultTextMapGetter,
+  ROOT_CONTEXT,
+  SpanKind,
+  ValueType,
+  type Attributes,
+  type Counter,
+  type Meter,
+  type Tracer,
+} from '@opentelemetry/api';
+import { hrTime, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { registerSharedStateMetrics, type SharedStateMetricSources, type TelemetrySdk } from '../../gateway/telemetry/lazy.js';
 import { TokenExchanger, type TokenExchangerOptions } from './exchange.js';
+import type { TraceContext } from '../shared/trace-context.js';
 import type { ClientConnection, ExchangeOutcome, ExchangeRequest } from './types.js';
+
+const propagator = new W3CTraceContextPropagator();
 
 export const TOKEN_EXCHANGE_SPAN = 'gatehouse.tokenexchange.v1.TokenExchangeService/Exchange';
 
@@ -33,14 +45,19 @@ export class ExchangeTelemetry {
   }
 
   /** Records one finished exchange. */
-  exchanged(outcome: ExchangeOutcome, startedAt: number, latencyMs: number): void {
+  exchanged(outcome: ExchangeOutcome, startedAt: number, latencyMs: number, trace: TraceContext): void {
     const attributes: Attributes = outcome.ok
       ? { 'gatehouse.exchange.result': 'issued', 'gatehouse.exchange.cached': outcome.cached }
       : { 'gatehouse.exchange.result': 'refused', 'gatehouse.exchange.error': outcome.error.error };
     this.exchanges.add(1, outcome.ok ? { result: 'issued', error: '' } : { result: 'refused', error: outcome.error.error });
     if (this.tracer === undefined) return;
     this.tracer
-      .startSpan(TOKEN_EXCHANGE_SPAN, { kind: SpanKind.SERVER, startTime: hrTime(startedAt), attributes })
+      .startSpan(
+        TOKEN_EXCHANGE_SPAN,
+        { kind: SpanKind.SERVER, startTime: hrTime(startedAt), attributes },
+        // A child of the caller's trace when it sent one.
+        trace.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, trace, defaultTextMapGetter),
+      )
       .end(hrTime(startedAt + latencyMs));
   }
 }
@@ -53,10 +70,10 @@ class ObservedTokenExchanger extends TokenExchanger {
     super(options);
   }
 
-  override async exchange(request: ExchangeRequest, connection: ClientConnection): Promise<ExchangeOutcome> {
+  override async exchange(request: ExchangeRequest, connection: ClientConnection, trace: TraceContext = {}): Promise<ExchangeOutcome> {
     const startedAt = performance.now();
-    const outcome = await super.exchange(request, connection);
-    this.telemetry.exchanged(outcome, startedAt, performance.now() - startedAt);
+    const outcome = await super.exchange(request, connection, trace);
+    this.telemetry.exchanged(outcome, startedAt, performance.now() - startedAt, trace);
     return outcome;
   }
 }

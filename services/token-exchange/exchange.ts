@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { identityFromX509, TokenErrorCode, type VerifiedToken } from '../../gateway/identity/index.js';
+import type { TraceContext } from '../shared/trace-context.js';
 import type { Logger } from '../../gateway/log.js';
 import { nest, readActorChain } from './actor-chain.js';
 import { delegationError, type DelegationRules } from './delegation.js';
@@ -77,8 +78,11 @@ export class TokenExchanger {
     this.now = options.now ?? Date.now;
   }
 
-  /** Never rejects: an unexpected failure is a `server_error`. */
-  async exchange(request: ExchangeRequest, connection: ClientConnection): Promise<ExchangeOutcome> {
+  /**
+   * Never rejects: an unexpected failure is a `server_error`. `trace` is the
+   * caller's W3C trace context, for the telemetry that observes exchanges.
+   */
+  async exchange(request: ExchangeRequest, connection: ClientConnection, _trace: TraceContext = {}): Promise<ExchangeOutcome> {
     try {
       return await this.run(request, connection);
     } catch (error) {

@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { loadPackageDefinition } from '../../gateway/envoy/descriptors.js';
 import { HealthStatus } from '../../gateway/health.js';
+import { traceContextOfMetadata } from '../shared/trace-context.js';
 import type { Logger } from '../../gateway/log.js';
 import type { TokenExchanger } from './exchange.js';
 import { OAuthErrorCode, type ClientConnection, type ExchangeRequest, type OAuthError } from './types.js';
@@ -61,21 +62,23 @@ export async function startGrpcListener(options: GrpcListenerOptions): Promise<R
   });
   server.addService(service, {
     Exchange: (call: grpc.ServerUnaryCall<ExchangeRequestMessage, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      void options.exchanger.exchange(exchangeRequestOf(call.request), connectionOf(call)).then((outcome) => {
-        if (outcome.ok) {
-          const { response } = outcome;
-          callback(null, {
-            access_token: response.accessToken,
-            issued_token_type: response.issuedTokenType,
-            token_type: response.tokenType,
-            expires_in: response.expiresIn,
-            scope: response.scope ?? '',
-          });
-          return;
-        }
-        options.log.info({ error: outcome.error.error, reason: outcome.error.description }, 'token exchange refused');
-        callback(statusOf(outcome.error));
-      });
+      void options.exchanger
+        .exchange(exchangeRequestOf(call.request), connectionOf(call), traceContextOfMetadata(call.metadata))
+        .then((outcome) => {
+          if (outcome.ok) {
+            const { response } = outcome;
+            callback(null, {
+              access_token: response.accessToken,
+              issued_token_type: response.issuedTokenType,
+              token_type: response.tokenType,
+              expires_in: response.expiresIn,
+              scope: response.scope ?? '',
+            });
+            return;
+          }
+          options.log.info({ error: outcome.error.error, reason: outcome.error.description }, 'token exchange refused');
+          callback(statusOf(outcome.error));
+        });
     },
   });
   server.addService(definition[HEALTH_SERVICE] as grpc.ServiceDefinition, health.handlers());

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../gateway/log.js';
 import { readRequestBody } from '../shared/request-body.js';
+import { traceContextOfHeaders } from '../shared/trace-context.js';
 import { openIdConfiguration } from './discovery.js';
 import type { TokenExchanger } from './exchange.js';
 import { isFormContentType, parseExchangeForm } from './form.js';
@@ -138,7 +139,7 @@ async function token(options: HttpsListenerOptions, request: IncomingMessage, re
   if (!form.ok) return refuse({ error: OAuthErrorCode.InvalidRequest, description: form.reason });
   const connection = clientConnection(request.socket as TLSSocket);
   if (!connection.ok) return refuse(connection.error);
-  const outcome = await options.exchanger.exchange(form.request, connection.value);
+  const outcome = await options.exchanger.exchange(form.request, connection.value, traceContextOfHeaders(request.headers));
   if (!outcome.ok) return refuse(outcome.error);
   sendJson(response, 200, responseBody(outcome), noStore);
 }

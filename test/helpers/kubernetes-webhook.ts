@@ -259,6 +259,8 @@ export interface CallOptions {
   readonly contentType?: string;
   /** Reuse connections, as kube-apiserver does. */
   readonly agent?: Agent;
+  /** More request headers (e.g. `traceparent`). */
+  readonly headers?: Record<string, string>;
 }
 
 /**
@@ -277,6 +279,7 @@ export function callWebhook(
     body === undefined
       ? {}
       : { 'content-type': options.contentType ?? 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+  Object.assign(headers, options.headers);
   const client = options.client;
   return new Promise((resolve, reject) => {
     const request = httpsRequest(

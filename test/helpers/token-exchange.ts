@@ -170,6 +170,8 @@ export interface PostOptions {
   readonly contentType?: string;
   /** A raw body instead of the form. */
   readonly body?: string | Buffer;
+  /** More request headers (e.g. `traceparent`). */
+  readonly headers?: Record<string, string>;
 }
 
 /** POSTs `form` to `url` over HTTPS, trusting the mesh CA. */
@@ -190,6 +192,7 @@ export function postForm(
     {
       'content-type': options.contentType ?? 'application/x-www-form-urlencoded',
       'content-length': String(Buffer.byteLength(body)),
+      ...options.headers,
     },
     options.client,
   );

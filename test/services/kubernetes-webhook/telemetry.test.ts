@@ -24,6 +24,9 @@ const podReaders = accessPolicy(
   ].join('\n'),
 );
 
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_SPAN_ID = '00f067aa0ba902b7';
+
 test('reviews become spans and counters over OTLP, with nothing of the user or the token', async (t) => {
   const collector = await startOtlpCollector();
   t.teardown(() => collector.close());
@@ -42,7 +45,11 @@ test('reviews become spans and counters over OTLP, with nothing of the user or t
   t.teardown(() => webhook.service.close());
 
   const sars = documentedSubjectAccessReviews('v1');
-  t.like((await callWebhook(env, `${webhook.baseUrl}/authorize`, JSON.stringify(sars.resource))).body, { status: { allowed: true } });
+  // kube-apiserver with tracing on sends its trace context: the review's span continues that trace.
+  const traced = { client: env.apiserver, headers: { traceparent: `00-${TRACE_ID}-${PARENT_SPAN_ID}-01` } };
+  t.like((await callWebhook(env, `${webhook.baseUrl}/authorize`, JSON.stringify(sars.resource), traced)).body, {
+    status: { allowed: true },
+  });
   t.like((await callWebhook(env, `${webhook.baseUrl}/authorize`, JSON.stringify(sars.nonResource))).body, { status: { allowed: false } });
   const token = await userToken(env);
   const authenticated = { ...documentedTokenReview('v1', token), spec: { token, audiences: ['kubernetes'] } };
@@ -74,6 +81,9 @@ test('reviews become spans and counters over OTLP, with nothing of the user or t
   t.like(attributes[3], { 'gatehouse.review.result': 'refused' });
   t.is(typeof attributes[3]?.['gatehouse.review.code'], 'string');
   t.is(spans[0]?.resource['service.name'], 'gatehouse-kubernetes-webhook');
+  t.like(spans[0], { traceId: TRACE_ID, parentSpanId: PARENT_SPAN_ID });
+  t.not(spans[1]?.traceId, TRACE_ID, 'a review without a traceparent starts its own trace');
+  t.is(spans[1]?.parentSpanId, undefined);
 
   for (let deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
     const counted = collector.points().filter((point) => point.metric === 'gatehouse.kubernetes_webhook.reviews');

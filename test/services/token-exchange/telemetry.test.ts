@@ -16,6 +16,9 @@ import {
   userToken,
 } from '../../helpers/token-exchange.js';
 
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_SPAN_ID = '00f067aa0ba902b7';
+
 test('exchanges become spans and counters over OTLP, by result and OAuth error, with nothing of the subject or the tokens', async (t) => {
   const collector = await startOtlpCollector();
   t.teardown(() => collector.close());
@@ -42,7 +45,11 @@ test('exchanges become spans and counters over OTLP, by result and OAuth error, 
     subject_token_type: ACCESS_TOKEN_TYPE,
     audience: 'todos',
   });
-  const issued = await postForm(env, te.tokenUrl, form(subject), { client: env.pki.share });
+  // A caller that traces sends its context: the exchange's span continues that trace.
+  const issued = await postForm(env, te.tokenUrl, form(subject), {
+    client: env.pki.share,
+    headers: { traceparent: `00-${TRACE_ID}-${PARENT_SPAN_ID}-01` },
+  });
   t.is(issued.status, 200);
   const again = await postForm(env, te.tokenUrl, form(subject), { client: env.pki.share });
   t.is(again.status, 200);
@@ -63,6 +70,8 @@ test('exchanges become spans and counters over OTLP, by result and OAuth error, 
     ],
   );
   t.is(spans[0]?.resource['service.name'], 'gatehouse-token-exchange');
+  t.like(spans[0], { traceId: TRACE_ID, parentSpanId: PARENT_SPAN_ID });
+  t.not(spans[1]?.traceId, TRACE_ID, 'an exchange without a traceparent starts its own trace');
 
   for (let deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
     if (collector.points().filter((point) => point.metric === 'gatehouse.token_exchange.exchanges').length >= 2) break;
