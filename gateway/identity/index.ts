@@ -26,7 +26,7 @@ export { defaultTokenLocations, defaultMaxTokenBytes, extractToken, tokenLocatio
 export type { ExtractOptions, TokenExtraction } from './token-location.js';
 export { JwksManager, JwksRegistry, KeysUnavailableError, checkJwks, jwksSourceOf, jwksSourceKey, defaultJwksOptions } from './jwks.js';
 export type { JwksOptions, JwksSource, JwksSourceStats } from './jwks.js';
-export { peekIssuer, verifyToken, authenticateRequest, certificateThumbprint } from './jwt.js';
+export { peekIssuer, verifyToken, authenticateRequest, certificateThumbprint, tokenAlgorithm } from './jwt.js';
 export type { RequestTokenOutcome, VerifyContext } from './jwt.js';
 export { readActorChain, maxActorLength } from './delegation.js';
 export type { ActorChainResult } from './delegation.js';

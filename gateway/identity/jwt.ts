@@ -273,6 +273,22 @@ export async function authenticateRequest(
   return { outcome: 'rejected', code: failure.code, reason: failure.reason };
 }
 
+/**
+ * The JWS `alg` of a token without verifying anything, for the token cache's
+ * L2-first rule; '' when the header cannot be read (verification then fails
+ * with the precise reason).
+ *
+ * @example
+ * cache.lookup(key, () => tokenAlgorithm(token), verify);
+ */
+export function tokenAlgorithm(token: string): string {
+  try {
+    return decodeProtectedHeader(token).alg ?? '';
+  } catch {
+    return '';
+  }
+}
+
 /** base64url(SHA-256(DER)): the RFC 8705 `x5t#S256` of a certificate, for tests and tools. */
 export function certificateThumbprint(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('base64url');

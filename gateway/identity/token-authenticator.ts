@@ -4,7 +4,6 @@
  * say what the upstream should see. Plugs into the Authorizer as its
  * `Authenticator`; never throws.
  */
-import { decodeProtectedHeader } from 'jose';
 import type { AuthenticationResult, Authenticator } from '../authorizer.js';
 import { BoundedMemo } from '../bounded-memo.js';
 // The token cache module itself, not the cache folder's index: that would load ioredis into Redis-less replicas.
@@ -15,7 +14,7 @@ import type { CheckInput } from '../request/model.js';
 import { verifyDelegationChain, type DelegationPolicySource } from './delegation-verifier.js';
 import { TokenErrorCode, type IssuerRule, type TokenLocation, type TokenVerdict, type VerifiedToken } from './issuer-rule.js';
 import type { JwksRegistry } from './jwks.js';
-import { authenticateRequest, verifyToken } from './jwt.js';
+import { authenticateRequest, tokenAlgorithm, verifyToken } from './jwt.js';
 import type { RequestAuthenticationSet } from './request-authentication.js';
 
 /** Where the authenticator gets the live RequestAuthentication rules; swapped on reload. */
@@ -129,7 +128,7 @@ export class TokenAuthenticator implements Authenticator {
   ): Promise<{ verdict: TokenVerdict; tier: CacheTier }> {
     const { verdict, tier } = await this.options.cache.lookup(
       this.cacheKey(token, rule),
-      () => algorithmOf(token),
+      () => tokenAlgorithm(token),
       () =>
         verifyToken(token, rule, this.options.keys.forRule(rule), {
           peerCertificateSha256Hex: peerThumbprint,
@@ -137,15 +136,6 @@ export class TokenAuthenticator implements Authenticator {
         }),
     );
     return { verdict: verdict.ok ? bindingHolds(verdict.token, peerThumbprint) : verdict, tier };
-  }
-}
-
-/** The JWS `alg`, for the cache's L2-first rule; unreadable headers fail later in verification. */
-function algorithmOf(token: string): string {
-  try {
-    return decodeProtectedHeader(token).alg ?? '';
-  } catch {
-    return '';
   }
 }
 

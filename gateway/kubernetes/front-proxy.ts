@@ -9,12 +9,19 @@
  * impersonate each requested user, group, uid and extra. Other workloads
  * go to the gateway's own request authentication, untouched.
  */
-import { decodeProtectedHeader } from 'jose';
 import type { AuthenticationResult, Authenticator } from '../authorizer.js';
 // The token cache module itself, not the cache folder's index: that would load ioredis into Redis-less replicas.
 import { tokenCacheKey, type CacheTier, type TokenCache } from '../cache/token-cache.js';
 import { DecisionCode } from '../errors.js';
-import { peekIssuer, TokenErrorCode, verifyToken, type IssuerRule, type JwksRegistry, type VerifiedToken } from '../identity/index.js';
+import {
+  peekIssuer,
+  TokenErrorCode,
+  tokenAlgorithm,
+  verifyToken,
+  type IssuerRule,
+  type JwksRegistry,
+  type VerifiedToken,
+} from '../identity/index.js';
 import type { CheckInput } from '../request/model.js';
 import type { AuthenticationEffects, HeaderToSet } from '../response/plan.js';
 import type { KubernetesAuthorizer } from './authorizer.js';
@@ -191,7 +198,7 @@ export class KubernetesFrontProxy implements Authenticator {
     const { rule } = entry;
     const { verdict, tier } = await cache.lookup(
       tokenCacheKey(token, rule.fingerprint),
-      () => algorithmOf(token),
+      () => tokenAlgorithm(token),
       () => verifyToken(token, rule, keys.forRule(rule), { maxTokenBytes }),
     );
     if (!verdict.ok) return { ...verdict, tier };
@@ -248,13 +255,4 @@ function unsendableField(user: KubernetesUser): string | undefined {
   if (user.groups.some((group) => UNSENDABLE.test(group))) return 'groups';
   for (const [key, values] of Object.entries(user.extra)) if (values.some((value) => UNSENDABLE.test(value))) return `extra '${key}'`;
   return undefined;
-}
-
-/** The JWS `alg`, for the cache's L2-first rule; unreadable headers fail later in verification. */
-function algorithmOf(token: string): string {
-  try {
-    return decodeProtectedHeader(token).alg ?? '';
-  } catch {
-    return '';
-  }
 }

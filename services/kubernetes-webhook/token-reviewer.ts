@@ -6,12 +6,12 @@
  * the apiserver asked for, and the claim mappings.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { decodeProtectedHeader } from 'jose';
 // The token cache module itself, not the cache folder's index: that would load ioredis into Redis-less replicas.
 import { tokenCacheKey, type TokenCache } from '../../gateway/cache/token-cache.js';
 import {
   peekIssuer,
   TokenErrorCode,
+  tokenAlgorithm,
   verifyToken,
   type JwksRegistry,
   type IssuerRule,
@@ -191,7 +191,7 @@ export class TokenReviewer {
     const { rule } = entry;
     const { verdict } = await this.options.cache.lookup(
       tokenCacheKey(token, rule.fingerprint),
-      () => algorithmOf(token),
+      () => tokenAlgorithm(token),
       () => verifyToken(token, rule, this.options.keys.forRule(rule), { maxTokenBytes, now: new Date(this.now()) }),
     );
     return verification(entry, verdict);
@@ -216,15 +216,6 @@ function acceptedAudiences(requested: readonly string[], carried: readonly strin
   return candidates.filter(
     (audience, i) => candidates.indexOf(audience) === i && carried.includes(audience) && accepted.includes(audience),
   );
-}
-
-/** The JWS `alg`, for the cache's L2-first rule; unreadable headers fail later in verification. */
-function algorithmOf(token: string): string {
-  try {
-    return decodeProtectedHeader(token).alg ?? '';
-  } catch {
-    return '';
-  }
 }
 
 function refusal(code: string, error: string): Refusal {
