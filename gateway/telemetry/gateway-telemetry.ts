@@ -1,10 +1,14 @@
 /**
  * The gateway's telemetry, wired by `gatehouse serve`: Checks counted on the
  * hot path (check-telemetry.ts), and the OpenTelemetry SDK loaded once there
- * is something to report to (the admin HTTP port's `/metrics`, OTLP) and
- * start-up is over: after the first Check is answered, a second after
- * start, or at the first scrape, whichever comes first. Without a consumer
- * nothing is counted and the SDK is never loaded.
+ * is something to report to. Loading it takes about 0.2 s, much of it
+ * compiling on the event loop, so it never happens while a replica that has
+ * just started takes its first burst of Checks unless it must: with OTLP
+ * exporters (which push, and trace every sampled Check) it loads after the
+ * first Check is answered or a second after start; with only the Prometheus
+ * endpoint it loads at the first scrape (the counters are kept in memory
+ * until then, so nothing is lost). Without a consumer nothing is counted and
+ * the SDK is never loaded.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
@@ -38,19 +42,23 @@ export class GatewayTelemetry {
   private sources: GatewayStatsSources | undefined;
   private loading: Promise<TelemetrySdk | undefined> | undefined;
   private readonly startedAt = Date.now();
+  /** OTLP exporters need the SDK soon after start; the Prometheus endpoint alone waits for its first scrape. */
+  private readonly eager: boolean;
 
   constructor(private readonly options: GatewayTelemetryOptions) {
     const { environment, prometheus } = options;
-    const active = prometheus || environment.metrics !== undefined || environment.traces !== undefined;
-    this.checks = active
-      ? new CheckTelemetry({ tracing: environment.traces !== undefined, onFirstCheck: () => void this.load() })
-      : undefined;
+    const pushes = environment.metrics !== undefined || environment.traces !== undefined;
+    this.eager = pushes;
+    this.checks =
+      prometheus || pushes
+        ? new CheckTelemetry({ tracing: environment.traces !== undefined, ...(pushes ? { onFirstCheck: () => void this.load() } : {}) })
+        : undefined;
   }
 
-  /** Names the counters to report; then loads the SDK a moment later (`SDK_LOAD_DELAY_MS`) unless something loads it sooner. */
+  /** Names the counters to report; with OTLP exporters, loads the SDK a moment later (`SDK_LOAD_DELAY_MS`) unless a Check loads it sooner. */
   observe(sources: GatewayStatsSources): void {
     this.sources = sources;
-    if (this.checks !== undefined) setTimeout(() => void this.load(), SDK_LOAD_DELAY_MS).unref();
+    if (this.checks !== undefined && this.eager) setTimeout(() => void this.load(), SDK_LOAD_DELAY_MS).unref();
   }
 
   /** Loads and starts the SDK once; resolves undefined when nothing consumes telemetry or the SDK failed to start (logged). */
