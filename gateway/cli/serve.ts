@@ -112,7 +112,9 @@ export async function runServe(configPath: string | undefined): Promise<number> 
     void Promise.all([server.drain(), admin?.close()])
       .then(() => Promise.all([adminHttp?.close(), telemetry.shutdown()]))
       .then(() => shared.close())
-      .then(() => process.exit(0));
+      // A step that fails must not keep the process alive: the drain is over, so it exits either way.
+      .catch((error: unknown) => log.error({ err: error instanceof Error ? error.message : String(error) }, 'shutdown step failed'))
+      .finally(() => process.exit(0));
   };
   admin = config.admin.enabled ? await startAdminServer(config.admin, shared.revocation, log) : undefined;
   adminHttp = config.telemetry.adminHttp.enabled
