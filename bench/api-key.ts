@@ -22,7 +22,7 @@ import { storedApiKeyRecord, type ApiKeyRecord } from '../gateway/identity/api-k
 import { RedisApiKeyStore } from '../gateway/identity/api-key-redis-store.js';
 import { spawnRedis } from '../test/helpers/redis.js';
 import { loadPackageDefinition } from '../gateway/envoy/descriptors.js';
-import { connectCheckClient, decisionOf, describeResponse, firstAnswer } from './check-client.js';
+import { probeAnswer } from './check-client.js';
 import { CHECK_PATH, fixedCheckRequest, grpcFrame } from './fixed-request.js';
 import { writeGatehouseFixture } from './gatehouse-fixture.js';
 import { runH2load } from './h2load.js';
@@ -239,7 +239,7 @@ async function timedRun(
         })
       : spawnServer({ script: NULL_SERVER, core: cores.server, port });
   try {
-    await probe(kind, port, scenario.probe);
+    await probeAnswer(kind, port, scenario.probe, EXPECTED_POLICY);
     const before = kind === 'gatehouse' ? await redisCounters(inspector) : undefined;
     let record: RunRecord;
     if (scenario.generator === 'h2load') {
@@ -273,26 +273,12 @@ async function timedRun(
         throw new Error(`${result.unexpected} unexpected answers, ${result.errors} gRPC errors: ${result.examples.join('; ')}`);
       record = { rate: result.perSecond, answered: result.answered };
     }
-    await probe(kind, port, scenario.probe); // still answering correctly after the load
+    await probeAnswer(kind, port, scenario.probe, EXPECTED_POLICY); // still answering correctly after the load
     return before ? { ...record, redis: counterDelta(before, await redisCounters(inspector)) } : record;
   } catch (error) {
     throw new Error(`${scenario.name}, ${kind} server: ${(error as Error).message}\n${server.output()}`, { cause: error });
   } finally {
     await server.stop();
-  }
-}
-
-/** One Check with the probe body: Gatehouse must allow it by the API-key policy, the null server answer status 0. */
-async function probe(kind: 'null' | 'gatehouse', port: number, body: Buffer): Promise<void> {
-  const client = connectCheckClient(port);
-  try {
-    const response = await firstAnswer(client, body);
-    const answer = describeResponse(response);
-    if (kind === 'null' && answer.code !== 0) throw new Error(`null server answered gRPC status ${answer.code}`);
-    if (kind === 'gatehouse' && (!answer.allowed || answer.policy !== EXPECTED_POLICY))
-      throw new Error(`expected an allow by ${EXPECTED_POLICY}, got ${decisionOf(response)} (policy ${answer.policy ?? 'none'})`);
-  } finally {
-    client.close();
   }
 }
 

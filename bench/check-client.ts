@@ -80,3 +80,20 @@ export function decisionOf(response: CheckResponseView): string {
   }
   return `${denied.status?.code ?? '?'} ${reason}`;
 }
+
+/**
+ * One Check with `body` before or after a timed run: Gatehouse must allow it
+ * by `expectedPolicy`, the null server answer gRPC status 0; throws otherwise.
+ */
+export async function probeAnswer(kind: 'null' | 'gatehouse', port: number, body: Buffer, expectedPolicy: string): Promise<void> {
+  const client = connectCheckClient(port);
+  try {
+    const response = await firstAnswer(client, body);
+    const answer = describeResponse(response);
+    if (kind === 'null' && answer.code !== 0) throw new Error(`null server answered gRPC status ${answer.code}`);
+    if (kind === 'gatehouse' && (!answer.allowed || answer.policy !== expectedPolicy))
+      throw new Error(`expected an allow by ${expectedPolicy}, got ${decisionOf(response)} (policy ${answer.policy ?? 'none'})`);
+  } finally {
+    client.close();
+  }
+}

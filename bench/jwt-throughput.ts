@@ -16,7 +16,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { connectCheckClient, decisionOf, describeResponse, firstAnswer } from './check-client.js';
+import { connectCheckClient, firstAnswer, probeAnswer } from './check-client.js';
 import { CHECK_PATH, grpcFrame } from './fixed-request.js';
 import { runH2load } from './h2load.js';
 import {
@@ -236,7 +236,7 @@ async function timedRun(
     server = spawnServer({ script: NULL_SERVER, core: cores.server, port });
   }
   try {
-    await probe(kind, port, scenario.probe);
+    await probeAnswer(kind, port, scenario.probe, EXPECTED_JWT_POLICY);
     const before = kind === 'gatehouse' ? await redisCounters(bench.inspector) : undefined;
     let record: RunRecord;
     if (scenario.generator === 'h2load') {
@@ -276,7 +276,7 @@ async function timedRun(
         distinctSent: Math.min(result.bodiesSent, scenario.distinctBodies),
       };
     }
-    await probe(kind, port, scenario.probe); // still answering correctly after the load
+    await probeAnswer(kind, port, scenario.probe, EXPECTED_JWT_POLICY); // still answering correctly after the load
     if (before) record = { ...record, redis: counterDelta(before, await redisCounters(bench.inspector)) };
     return record;
   } catch (error) {
@@ -293,20 +293,6 @@ function checkGenerated(result: ClosedLoopResult, kind: 'null' | 'gatehouse', sc
     throw new Error(
       `the ${formatNumber(scenario.distinctBodies)} distinct tokens ran out after ${result.exhaustedAtSeconds.toFixed(1)} s: raise missTokens`,
     );
-}
-
-/** One Check with the probe body: Gatehouse must allow it by the token policy, the null server answer status 0. */
-async function probe(kind: 'null' | 'gatehouse', port: number, body: Buffer): Promise<void> {
-  const client = connectCheckClient(port);
-  try {
-    const response = await firstAnswer(client, body);
-    const answer = describeResponse(response);
-    if (kind === 'null' && answer.code !== 0) throw new Error(`null server answered gRPC status ${answer.code}`);
-    if (kind === 'gatehouse' && (!answer.allowed || answer.policy !== EXPECTED_JWT_POLICY))
-      throw new Error(`expected an allow by ${EXPECTED_JWT_POLICY}, got ${decisionOf(response)} (policy ${answer.policy ?? 'none'})`);
-  } finally {
-    client.close();
-  }
 }
 
 function report(
