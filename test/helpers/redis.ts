@@ -17,6 +17,17 @@ export function uniquePrefix(name = 'test'): string {
   return `gatehouse-test:${name}:${randomBytes(4).toString('hex')}:`;
 }
 
+/**
+ * Whether a PTTL read `sinceMs` (a `performance.now()` taken just before the
+ * key was written) is the TTL `expectedMs` the writer set: at most that, and
+ * no less than it minus the time that has really passed, so a slow machine
+ * widens the bound instead of failing the test.
+ */
+export function ttlMatches(ttlMs: number, expectedMs: number, sinceMs: number): boolean {
+  const elapsed = performance.now() - sinceMs;
+  return ttlMs <= expectedMs && ttlMs >= expectedMs - Math.ceil(elapsed) - 1;
+}
+
 /** A free TCP port on 127.0.0.1 (bind to port 0, read it, close). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
