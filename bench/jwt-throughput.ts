@@ -12,6 +12,8 @@
  *   Gatehouse process and Redis key prefix per run.
  *
  * Redis's own counters (GET hits and misses, SET calls) show which tier answered.
+ * Each server's CPU time and RSS over the measured window come from /proc
+ * (proc-stats.ts).
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,6 +37,7 @@ import { signJwt, TOKEN_ALGORITHMS, userClaims, type TokenAlgorithm } from './jw
 import { runLoadGenerator, writeBodies } from './load-client.js';
 import type { ClosedLoopResult } from './load-generator.js';
 import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, freePort, spawnServer, type ServerProcess } from './processes.js';
+import { PROC_NOTE, cpuSecondsPerThousand, measureDuringLoad, usageCells, type ProcessUsage } from './proc-stats.js';
 import { table, type BenchmarkReport, type TargetOutcome } from './report.js';
 import { formatNumber, formatRatio, formatSummary, summarize, type Summary } from './stats.js';
 
@@ -86,7 +89,11 @@ interface RunRecord {
   readonly errors: number;
   readonly redis?: RedisCounters;
   readonly distinctSent?: number;
+  readonly usage: ProcessUsage;
 }
+
+/** The hit path's CPU budget: CPU-seconds per 1,000 JWT L1-hit Checks (h2load). */
+const HIT_PATH_CPU_TARGET = 0.09;
 
 export async function runJwtThroughput(options: JwtThroughputOptions, log: (line: string) => void): Promise<BenchmarkReport> {
   const cores = cpuPlan();
@@ -105,6 +112,7 @@ export async function runJwtThroughput(options: JwtThroughputOptions, log: (line
           runs.get(scenario.name)?.[kind].push(record);
           log(
             `jwt-throughput ${scenario.name} ${kind} #${repetition + 1}: ${formatNumber(record.rate)} Checks/s` +
+              `, ${cpuSecondsPerThousand(record.usage, record.rate).toFixed(3)} CPU-s per 1,000` +
               (record.cpuPercent === undefined ? '' : `, generator CPU ${record.cpuPercent.toFixed(0)} %`) +
               (record.redis ? `, Redis GET hits ${record.redis.getHits} misses ${record.redis.getMisses} SET ${record.redis.sets}` : ''),
           );
@@ -239,6 +247,9 @@ async function timedRun(
     await probeAnswer(kind, port, scenario.probe, EXPECTED_JWT_POLICY);
     const before = kind === 'gatehouse' ? await redisCounters(bench.inspector) : undefined;
     let record: RunRecord;
+    const warmupSeconds = scenario.generator === 'h2load' ? Math.max(1, Math.round(options.warmupSeconds)) : options.warmupSeconds;
+    const usage = measureDuringLoad(server.pid, warmupSeconds, options.durationSeconds);
+    usage.catch(() => undefined); // read below; a failed run reports its own error instead
     if (scenario.generator === 'h2load') {
       const result = await runH2load({
         port,
@@ -247,10 +258,10 @@ async function timedRun(
         clients: options.channels,
         streams: options.concurrency / options.channels,
         durationSeconds: options.durationSeconds,
-        warmupSeconds: Math.max(1, Math.round(options.warmupSeconds)),
+        warmupSeconds,
         core: cores.load,
       });
-      record = { rate: result.requestsPerSecond, answered: result.succeeded, unexpected: 0, errors: 0 };
+      record = { rate: result.requestsPerSecond, answered: result.succeeded, unexpected: 0, errors: 0, usage: await usage };
     } else {
       const result = await runLoadGenerator(
         {
@@ -274,6 +285,7 @@ async function timedRun(
         unexpected: result.unexpected,
         errors: result.errors,
         distinctSent: Math.min(result.bodiesSent, scenario.distinctBodies),
+        usage: await usage,
       };
     }
     await probeAnswer(kind, port, scenario.probe, EXPECTED_JWT_POLICY); // still answering correctly after the load
@@ -304,6 +316,7 @@ function report(
   const targets: TargetOutcome[] = [];
   const rows: string[][] = [];
   const checks: string[][] = [];
+  const usageRows: string[][] = [];
   const cpu = (records: readonly RunRecord[]) => {
     const values = records.flatMap((record) => (record.cpuPercent === undefined ? [] : [record.cpuPercent]));
     return values.length === 0 ? 'not measured' : `${formatSummary(summarize(values))} %`;
@@ -328,6 +341,21 @@ function report(
         result: formatRatio(ratio),
         met: ratio >= scenario.target,
       });
+    const cells = (records: readonly RunRecord[]) =>
+      usageCells(
+        records.map((record) => record.usage),
+        records.map((record) => record.rate),
+      );
+    usageRows.push([`${scenario.label} (${scenario.generator})`, 'Gatehouse', ...cells(gatehouse)]);
+    usageRows.push(['', 'null server', ...cells(baseline)]);
+    if (scenario.name === 'l1-h2load') {
+      const perThousand = summarize(gatehouse.map((record) => cpuSecondsPerThousand(record.usage, record.rate))).median;
+      targets.push({
+        target: `≤ ${HIT_PATH_CPU_TARGET} CPU-seconds per 1,000 hit-path Checks (JWT L1 hit)`,
+        result: `${perThousand.toFixed(3)} (plain mTLS path: see Throughput)`,
+        met: perThousand <= HIT_PATH_CPU_TARGET,
+      });
+    }
     const sum = (pick: (record: RunRecord) => number) => formatNumber(gatehouse.reduce((total, record) => total + pick(record), 0));
     checks.push([
       `${scenario.name} (${scenario.generator})`,
@@ -368,6 +396,20 @@ function report(
       checks,
     ),
     '',
+    'What each server process used in the measured windows (read from /proc):',
+    '',
+    table(
+      [
+        'scenario',
+        'server',
+        'CPU-seconds per 1,000 Checks: median (min–max)',
+        'CPU, % of a core',
+        'RSS at the end, MiB',
+        'peak RSS (VmHWM), MiB',
+      ],
+      usageRows,
+    ),
+    '',
     'Command: `npm run build && node dist/bench/run.js --only jwt-throughput`.',
     '',
     `- Each scenario: ${options.repetitions} runs per server, alternating, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured each; a new server process per run.`,
@@ -375,6 +417,7 @@ function report(
     `- Load: h2load as in the throughput benchmark (\`-c ${options.channels} -m ${options.concurrency / options.channels}\`, one fixed body), or bench/load-generator.ts: a grpc-js client process with ${options.channels} HTTP/2 connections and ${options.concurrency} Checks in flight, taking pre-encoded bodies from a list in order; it does not decode responses with proto-loader but scans them for the gRPC status and \`ok_response\`, and counts every answer that is not an allow (against Gatehouse) or status 0 (against the null server). Each ratio compares runs of the same generator with the same bodies: the null server gets the scenario's own bodies, cycled.`,
     `- Gatehouse: \`gatehouse serve\`, log level warn, with Redis (default \`commandTimeoutMs\` 50), a RequestAuthentication for \`app: todos\` (issuer = the bench's JWKS server over HTTP, audience \`todos\`) and an ALLOW policy requiring \`requestPrincipals: [<issuer>/*]\` for GET /todos/*. Each Check is the throughput benchmark's request plus \`authorization: Bearer <token>\`; tokens carry ten claims (iss, sub, aud, exp, iat, jti, azp, email, roles, scope), signed with RSA 2048, P-256 or Ed25519.`,
     `- Checked before and after each timed run with a grpc-js client (a token of the same algorithm that is not among the measured ones): Gatehouse allows by \`${EXPECTED_JWT_POLICY}\`, the null server answers status 0. Any non-OK answer or gRPC error from load-generator.js fails the benchmark.`,
+    `- ${PROC_NOTE} The hit-path CPU target is read from the h2load L1-hit runs, where the server, not the generator, is the bottleneck.`,
     `- L2 hit: the ${formatNumber(options.l2Tokens)} tokens are verified once by a Gatehouse beforehand (Redis then holds ${formatNumber(options.l2Tokens)} \`token:\` keys under the scenario's prefix); every measured Gatehouse uses that prefix and \`jwt.cache.l1MaxEntries: 1\`.`,
     `- Misses: ${formatNumber(options.missTokens)} tokens per algorithm, each sent at most once per Gatehouse run (the generator stops if they run out, which fails the benchmark); every run starts a new Gatehouse with a new key prefix, so neither tier has seen them.`,
   ].join('\n');

@@ -47,6 +47,8 @@ export function freePort(): Promise<number> {
 
 export interface ServerProcess {
   readonly child: ChildProcess;
+  /** The Node process's id (`taskset` execs it, so the id is the same when pinned). */
+  readonly pid: number;
   readonly port: number;
   /** stdout and stderr so far, for error messages. */
   output(): string;
@@ -81,8 +83,10 @@ export function spawnServer(command: ServerCommand): ServerProcess {
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  if (child.pid === undefined) throw new Error(`cannot start ${command.script}`);
   return {
     child,
+    pid: child.pid,
     port: command.port,
     output: () => text,
     stop: async (graceMs = 5000) => {

@@ -2,7 +2,9 @@
  * Throughput: Checks per second of Gatehouse deciding the fixed request
  * against a 50-rule policy set, against a null ext_authz server on the same
  * grpc-js, both driven by h2load with the same pre-encoded request. Servers
- * run one after the other, alternating, pinned to the same core.
+ * run one after the other, alternating, pinned to the same core. Each
+ * server's CPU time and RSS over the measured window come from /proc
+ * (proc-stats.ts).
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { DEMO_WORKLOADS, configYaml, demoPolicyFiles, writeGatehouseFixture } fr
 import { h2loadArgs, runH2load } from './h2load.js';
 import { throughputPolicies } from './policies.js';
 import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, freePort, spawnServer } from './processes.js';
+import { PROC_NOTE, cpuSecondsPerThousand, measureDuringLoad, mebibytes, usageCells, type ProcessUsage } from './proc-stats.js';
 import { table, type BenchmarkReport } from './report.js';
 import { formatNumber, formatRatio, formatSummary, summarize } from './stats.js';
 
@@ -45,6 +48,7 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
   const configFile = await writeGatehouseFixture(configYaml(workloads, 'warn'), [...throughputPolicies(RULES), ...demo.files]);
 
   const rates: Record<ServerKind, number[]> = { gatehouse: [], null: [] };
+  const usages: Record<ServerKind, ProcessUsage[]> = { gatehouse: [], null: [] };
   for (let repetition = 0; repetition < options.repetitions; repetition++) {
     const order: ServerKind[] = repetition % 2 === 0 ? ['null', 'gatehouse'] : ['gatehouse', 'null'];
     for (const kind of order) {
@@ -61,10 +65,17 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
           : spawnServer({ script: NULL_SERVER, core: cores.server, port });
       try {
         await verify(kind, port, message);
-        const result = await runH2load({ port, path: CHECK_PATH, bodyFile, ...options, core: cores.load });
+        const [result, usage] = await Promise.all([
+          runH2load({ port, path: CHECK_PATH, bodyFile, ...options, core: cores.load }),
+          measureDuringLoad(server.pid, options.warmupSeconds, options.durationSeconds),
+        ]);
         await verify(kind, port, message); // still answering correctly after the load
         rates[kind].push(result.requestsPerSecond);
-        log(`throughput ${kind} #${repetition + 1}: ${formatNumber(result.requestsPerSecond)} Checks/s (${result.succeeded} requests)`);
+        usages[kind].push(usage);
+        log(
+          `throughput ${kind} #${repetition + 1}: ${formatNumber(result.requestsPerSecond)} Checks/s (${result.succeeded} requests), ` +
+            `${cpuSecondsPerThousand(usage, result.requestsPerSecond).toFixed(3)} CPU-s per 1,000, RSS ${mebibytes(usage.rssBytes)} MiB`,
+        );
       } catch (error) {
         throw new Error(`${kind} server: ${(error as Error).message}\n${server.output()}`, { cause: error });
       } finally {
@@ -90,6 +101,16 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
       ],
     ),
     '',
+    'What each server process used in the measured windows (read from /proc):',
+    '',
+    table(
+      ['server', 'CPU-seconds per 1,000 Checks: median (min–max)', 'CPU, % of a core', 'RSS at the end, MiB', 'peak RSS (VmHWM), MiB'],
+      (['gatehouse', 'null'] as const).map((kind) => [
+        kind === 'gatehouse' ? 'Gatehouse (plain mTLS path)' : 'null ext_authz server',
+        ...usageCells(usages[kind], rates[kind]),
+      ]),
+    ),
+    '',
     `Command: \`npm run bench\`, or just this benchmark: \`npm run build && node dist/bench/run.js --only throughput\`.`,
     '',
     `- Load: \`h2load ${shownArgs.join(' ')}\` (h2load posts the file with -d), ${options.repetitions} runs per server, alternating, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s measured each.`,
@@ -97,6 +118,7 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
     `- Request: one CheckRequest (${message.length} bytes): source principal \`spiffe://cluster.local/ns/default/sa/reminder\` → \`…/sa/todos\`, GET /todos/123?x=1, 15 Envoy-style headers; encoded with proto-loader from dist/gatehouse.binpb, framed as one gRPC message.`,
     `- Gatehouse: \`gatehouse serve\`, log level warn, ${RULES} ALLOW rules over distinct principals in 5 policies with selectors (two select \`app: todos\` and are visited without matching), plus ${demo.origin}.`,
     `- Checked before and after each timed run with a grpc-js client sending the same bytes: Gatehouse allows (gRPC status 0, ok_response) by \`${EXPECTED_DEMO_POLICY}\`; the null server answers status 0. h2load reported no failed requests and only HTTP 2xx.`,
+    `- ${PROC_NOTE}`,
   ].join('\n');
   return {
     name: 'throughput',
