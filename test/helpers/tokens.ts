@@ -1,10 +1,21 @@
 /**
  * Signing keys and tokens built by code: RSA, ECDSA P-256 and Ed25519 key
  * pairs, an HMAC secret, and `signToken` for any header a test needs,
- * including the hostile ones (alg none, crit, jku, embedded jwk).
+ * including the hostile ones (alg none, crit, jku, embedded jwk, an RSA
+ * public key as HMAC secret).
  */
-import { randomBytes } from 'node:crypto';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet, type JWK, type JWTPayload } from 'jose';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import {
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  importJWK,
+  SignJWT,
+  type CryptoKey,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
 
 /** A key pair with its public JWK as a JWKS would publish it. */
 export interface TestKey {
@@ -75,6 +86,21 @@ export async function signToken(claims: JWTPayload, key: TestKey | Uint8Array, o
 export function unsignedToken(claims: JWTPayload, header: Record<string, unknown> = {}): string {
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   return `${encode({ ...header, alg: 'none' })}.${encode(claims)}.`;
+}
+
+/**
+ * The PEM of a key's public half as bytes: what an algorithm-confusion
+ * attacker uses as the HMAC secret of an `HS256` token, since the issuer
+ * publishes it.
+ *
+ * @example
+ * const forged = await signToken(claims, await publicKeyAsHmacSecret(rsa), { alg: 'HS256', kid: rsa.kid });
+ */
+export async function publicKeyAsHmacSecret(key: TestKey): Promise<Uint8Array> {
+  const publicKey = await importJWK(key.publicJwk, key.alg, { extractable: true });
+  const pem = await exportSPKI(publicKey as Parameters<typeof exportSPKI>[0]);
+  createPublicKey(pem); // it is a real public key
+  return new Uint8Array(Buffer.from(pem));
 }
 
 /** Seconds since the epoch. */

@@ -4,8 +4,7 @@
  * Then the tokens that must pass, and what they map to.
  */
 import test from 'ava';
-import { createPublicKey, randomBytes } from 'node:crypto';
-import { exportSPKI, importJWK } from 'jose';
+import { randomBytes } from 'node:crypto';
 import {
   authenticateRequest,
   compileRequestAuthentications,
@@ -20,7 +19,15 @@ import {
 } from '../../../gateway/identity/index.js';
 import { checkInput } from '../../helpers/check-input.js';
 import { startJwksServer, type JwksServer } from '../../helpers/jwks-server.js';
-import { epochSeconds, generateTestKey, jwksOf, signToken, unsignedToken, type TestKey } from '../../helpers/tokens.js';
+import {
+  epochSeconds,
+  generateTestKey,
+  jwksOf,
+  publicKeyAsHmacSecret,
+  signToken,
+  unsignedToken,
+  type TestKey,
+} from '../../helpers/tokens.js';
 
 interface Fixture {
   idp: JwksServer;
@@ -108,7 +115,7 @@ const rows: Row[] = [
   {
     name: 'algorithm confusion: HS256 with the RSA public key as secret, HMAC not allowed',
     code: TokenErrorCode.AlgorithmNotAllowed,
-    token: async (f) => signToken(claims(), await rsaPublicKeyAsSecret(f.rsa), { alg: 'HS256', kid: f.rsa.kid }),
+    token: async (f) => signToken(claims(), await publicKeyAsHmacSecret(f.rsa), { alg: 'HS256', kid: f.rsa.kid }),
   },
 
   {
@@ -304,17 +311,9 @@ test('accepts: a single string aud becomes a one-element list; typ and cnf bindi
 test('rejects: algorithm confusion even with HS256 forced into the allow-list past configuration checks', async (t) => {
   const forced = ruleFor();
   const rule: IssuerRule = { ...forced, extensions: { ...forced.extensions, algorithms: ['RS256', 'HS256'] } };
-  const token = await signToken(claims(), await rsaPublicKeyAsSecret(fixture.rsa), { alg: 'HS256', kid: fixture.rsa.kid });
+  const token = await signToken(claims(), await publicKeyAsHmacSecret(fixture.rsa), { alg: 'HS256', kid: fixture.rsa.kid });
   t.like(await verifyToken(token, rule, fixture.keys, { now }), { ok: false, code: TokenErrorCode.AlgorithmNotAllowed });
 });
-
-/** The PEM of the RSA public key, as an attacker would use it for an HMAC secret. */
-async function rsaPublicKeyAsSecret(key: TestKey): Promise<Uint8Array> {
-  const publicKey = await importJWK(key.publicJwk, 'RS256', { extractable: true });
-  const pem = await exportSPKI(publicKey as Parameters<typeof exportSPKI>[0]);
-  createPublicKey(pem); // it is a real public key
-  return new Uint8Array(Buffer.from(pem));
-}
 
 function reasonOf(verdict: TokenVerdict): string {
   return verdict.ok ? 'ok' : `${verdict.code}: ${verdict.reason}`;
