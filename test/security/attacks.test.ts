@@ -294,11 +294,12 @@ test('JWT kid path traversal: kid "../../etc/passwd" reads no file and fetches n
   assertOnlyKeySetFetched(t);
 });
 
-test('JWT kid injection: quotes and SQL in the kid are only a key id that matches nothing', async (t) => {
-  for (const kid of [`' OR '1'='1`, `"; DROP TABLE keys; --`, `${rsa.kid}' --`]) {
+test('JWT kid injection: quotes, SQL or a URL in the kid are only a key id that matches nothing', async (t) => {
+  for (const kid of [`' OR '1'='1`, `"; DROP TABLE keys; --`, `${rsa.kid}' --`, attacker.jwksUri]) {
     assertDenied(t, await checkToken(await token({}, { kid })), unauthorized('TOKEN_NO_MATCHING_KEY'));
   }
   assertOnlyKeySetFetched(t);
+  t.is(attacker.requestCount, 0, 'a kid that is a URL is not fetched');
 });
 
 test('JWT unknown kid: a key the issuer does not publish', async (t) => {
