@@ -1,11 +1,13 @@
 /**
  * The gateway's part of the SDK, loaded on demand by gateway-telemetry.ts:
  * starts the SDK with the Check histograms as a metric producer, registers
- * the gateway's instruments, and hands the tracer to the Check telemetry.
+ * the gateway's instruments (the event loop's delay among them), and hands
+ * the tracer to the Check telemetry.
  */
 import { millisToHrTime } from '@opentelemetry/core';
 import type { CheckTelemetry } from './check-telemetry.js';
 import { CheckSpans } from './check-spans.js';
+import { registerEventLoopDelayMetric } from './event-loop-delay.js';
 import { checkHistograms, registerGatewayMetrics } from './gateway-metrics.js';
 import type { GatewayStatsSources, GatewayTelemetryOptions } from './gateway-telemetry.js';
 import { histogramProducer } from './histogram-producer.js';
@@ -32,6 +34,7 @@ export async function startGatewaySdk(options: GatewaySdkOptions): Promise<Telem
     log: options.log,
   });
   registerGatewayMetrics(sdk.meter, { ...sources, checks: checks.counters });
+  registerEventLoopDelayMetric(sdk.meter);
   if (sdk.tracer !== undefined) checks.attachSpans(new CheckSpans(sdk.tracer));
   return sdk;
 }
