@@ -383,7 +383,7 @@ test('XFCC forged by an untrusted hop never becomes the identity', async (t) => 
     headers: { 'x-forwarded-client-cert': `By=${meshIds.todos};URI=${meshIds.reminder}` },
   });
   assertDenied(t, response, forbidden('NO_ALLOW_MATCH'));
-  t.like(fromStruct(response.dynamic_metadata).peer, { principal: 'cluster.local/ns/default/sa/todos' });
+  t.like(fromStruct(response.dynamic_metadata).peer, { principal: 'cluster.local/ns/default/sa/todos', source: 'connection' });
 });
 
 // Paths and headers: policies see the path normalized as Envoy's default (BASE) does (docs/policies.md):
