@@ -16,7 +16,7 @@ import { runLoadGenerator, writeBodies } from './load-client.js';
 import type { OpenLoopResult } from './load-generator.js';
 import { GATEHOUSE_CLI, cpuPlan, freePort, spawnServer } from './processes.js';
 import { table, type BenchmarkReport } from './report.js';
-import { formatNumber } from './stats.js';
+import { formatNumber, percentile } from './stats.js';
 
 export interface RedisFaultOptions {
   readonly ratePerSecond: number;
@@ -261,12 +261,6 @@ function report(
     ],
     markdown,
   };
-}
-
-/** The value at quantile `q` of sorted values (nearest rank). */
-function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
 }
 
 function sleepUntil(epochMs: number): Promise<void> {

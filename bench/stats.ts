@@ -24,6 +24,12 @@ export function summarize(samples: readonly number[]): Summary {
   return { median, min: sorted[0] as number, max: sorted[sorted.length - 1] as number, samples };
 }
 
+/** The value at quantile `q` of sorted values (nearest rank); NaN when there are none. */
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
 /** `12,345 (11,900–12,800)` with the given number of decimals. */
 export function formatSummary(summary: Summary, decimals = 0): string {
   const f = (value: number) => formatNumber(value, decimals);
