@@ -212,30 +212,38 @@ function denial(response: CheckResponse): Denial {
   return { grpc: response.status.code, http: response.denied_response.status.code, code, reason };
 }
 
-/** Asserts a denial with its statuses, code and (when given) a reason matching `reason`. */
-function assertDenied(
-  t: ExecutionContext,
-  response: CheckResponse,
-  expected: { grpc: number; http: string; code: string; reason?: RegExp },
-) {
+/** The denial a row expects; `reason` is matched against the reason text when given. */
+interface ExpectedDenial {
+  grpc: number;
+  http: string;
+  code: string;
+  reason?: RegExp;
+}
+
+/** Asserts a denial with its statuses and code; a 401 also carries a `www-authenticate` challenge. */
+function assertDenied(t: ExecutionContext, response: CheckResponse, expected: ExpectedDenial) {
   const got = denial(response);
   t.like(got, { grpc: expected.grpc, http: expected.http, code: expected.code }, got.reason);
   if (expected.reason) t.regex(got.reason, expected.reason);
+  if (expected.http === 'Unauthorized') {
+    const challenge = response.denied_response?.headers.find((h) => h.header.key === 'www-authenticate');
+    t.regex(challenge?.header.value ?? '', /^(Bearer|ApiKey) realm="gatehouse"/);
+  }
 }
 
-const unauthorized = (code: string, reason?: RegExp) => ({
+const unauthorized = (code: string, reason?: RegExp): ExpectedDenial => ({
   grpc: GRPC_UNAUTHENTICATED,
   http: 'Unauthorized',
   code,
   ...(reason ? { reason } : {}),
 });
-const forbidden = (code: string, reason?: RegExp) => ({
+const forbidden = (code: string, reason?: RegExp): ExpectedDenial => ({
   grpc: GRPC_PERMISSION_DENIED,
   http: 'Forbidden',
   code,
   ...(reason ? { reason } : {}),
 });
-const badRequest = (reason: RegExp) => ({ grpc: GRPC_INVALID_ARGUMENT, http: 'BadRequest', code: 'BAD_REQUEST', reason });
+const badRequest = (reason: RegExp): ExpectedDenial => ({ grpc: GRPC_INVALID_ARGUMENT, http: 'BadRequest', code: 'BAD_REQUEST', reason });
 
 function claims(extra: Record<string, unknown> = {}): Record<string, unknown> {
   const now = epochSeconds();
