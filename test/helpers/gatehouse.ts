@@ -15,6 +15,8 @@ export const CLI = fileURLToPath(new URL('../../gateway/cli/gatehouse.mjs', impo
 export interface RunningGatehouse {
   readonly port: number;
   readonly address: string;
+  /** `http://127.0.0.1:<port>` of the admin HTTP port (/metrics, /healthz, /readyz), once the process logs it. */
+  adminHttpUrl(): Promise<string>;
   readonly process: ChildProcess;
   /** Every JSON log line the process wrote so far. */
   readonly logs: Record<string, unknown>[];
@@ -100,6 +102,13 @@ export async function startGatehouse(
     address: `127.0.0.1:${port}`,
     process: child,
     logs,
+    adminHttpUrl: async () => {
+      for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
+        const line = logs.find((entry) => entry.msg === 'admin http serving');
+        if (line) return `http://127.0.0.1:${String(line.port)}`;
+      }
+      throw new Error(`no admin http port:\n${text}`);
+    },
     output: () => text,
     exited,
     stop: async () => {
