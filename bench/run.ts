@@ -6,7 +6,7 @@
  *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
  *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook,
- *                                               api-key, telemetry
+ *                                               api-key, telemetry, latency
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
  *   node dist/bench/run.js --only throughput --cpu-prof <dir>   Gatehouse writes V8 CPU profiles to <dir>
  */
@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { COLD_START_DEFAULTS, runColdStart } from './cold-start.js';
 import { h2loadAvailable, H2LOAD } from './h2load.js';
 import { JWT_THROUGHPUT_DEFAULTS, runJwtThroughput } from './jwt-throughput.js';
+import { LATENCY_DEFAULTS, runLatency } from './latency.js';
 import { REDIS_FAULT_DEFAULTS, runRedisFault } from './redis-fault.js';
 import { CACHE_RSS_DEFAULTS, runCacheRss } from './cache-rss.js';
 import { DELEGATION_DEFAULTS, runDelegation } from './delegation.js';
@@ -40,6 +41,7 @@ const BENCHMARKS = [
   'kubernetes-webhook',
   'api-key',
   'telemetry',
+  'latency',
 ] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
@@ -134,6 +136,8 @@ function runOne(
           : { ...API_KEY_DEFAULTS, profileDir },
         log,
       );
+    case 'latency':
+      return runLatency(quick ? { ...LATENCY_DEFAULTS, closedSeconds: 2, openSeconds: 2, fractions: [0.5] } : LATENCY_DEFAULTS, log);
     case 'telemetry':
       return runTelemetryBench(
         quick ? { ...TELEMETRY_DEFAULTS, repetitions: 1, durationSeconds: 2, warmupSeconds: 1 } : TELEMETRY_DEFAULTS,

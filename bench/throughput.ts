@@ -43,9 +43,7 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
   await writeFile(bodyFile, grpcFrame(message));
 
   const demo = demoPolicyFiles();
-  const extraApps = ['billing', 'search', 'notify', 'audit-log', 'export', 'profile'];
-  const workloads = [...DEMO_WORKLOADS, ...extraApps.map((app) => ({ namespace: 'default', serviceAccount: app, app }))];
-  const configFile = await writeGatehouseFixture(configYaml(workloads, 'warn'), [...throughputPolicies(RULES), ...demo.files]);
+  const configFile = await writePlainGatehouse();
 
   const rates: Record<ServerKind, number[]> = { gatehouse: [], null: [] };
   const usages: Record<ServerKind, ProcessUsage[]> = { gatehouse: [], null: [] };
@@ -128,6 +126,18 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
     ],
     markdown,
   };
+}
+
+/**
+ * Writes the configuration of the plain (mTLS principal) Check: the
+ * throughput benchmark's ${RULES}-rule set plus the demo policies, log level
+ * warn; returns the config file. Gatehouse allows the fixed request by
+ * `EXPECTED_DEMO_POLICY`.
+ */
+export async function writePlainGatehouse(): Promise<string> {
+  const extraApps = ['billing', 'search', 'notify', 'audit-log', 'export', 'profile'];
+  const workloads = [...DEMO_WORKLOADS, ...extraApps.map((app) => ({ namespace: 'default', serviceAccount: app, app }))];
+  return writeGatehouseFixture(configYaml(workloads, 'warn'), [...throughputPolicies(RULES), ...demoPolicyFiles().files]);
 }
 
 /** Throws unless the server gives the expected answer to the fixed request. */
