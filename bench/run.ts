@@ -6,7 +6,8 @@
  *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
  *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook,
- *                                               api-key, telemetry, latency
+ *                                               api-key, telemetry, latency; and fuzz (only when named: 100,000
+ *                                               fuzzed Checks take minutes; also `npm run fuzz`)
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
  *   node dist/bench/run.js --only throughput --cpu-prof <dir>   Gatehouse writes V8 CPU profiles to <dir>
  */
@@ -17,6 +18,7 @@ import { COLD_START_DEFAULTS, runColdStart } from './cold-start.js';
 import { h2loadAvailable, H2LOAD } from './h2load.js';
 import { JWT_THROUGHPUT_DEFAULTS, runJwtThroughput } from './jwt-throughput.js';
 import { LATENCY_DEFAULTS, runLatency } from './latency.js';
+import { FUZZ_DEFAULTS, runFuzzBench } from './fuzz.js';
 import { REDIS_FAULT_DEFAULTS, runRedisFault } from './redis-fault.js';
 import { CACHE_RSS_DEFAULTS, runCacheRss } from './cache-rss.js';
 import { DELEGATION_DEFAULTS, runDelegation } from './delegation.js';
@@ -43,7 +45,10 @@ const BENCHMARKS = [
   'telemetry',
   'latency',
 ] as const;
-type BenchmarkName = (typeof BENCHMARKS)[number];
+/** Run only when named in --only: each takes longer than the default run should grow by. */
+const ON_REQUEST = ['fuzz'] as const;
+const KNOWN: readonly string[] = [...BENCHMARKS, ...ON_REQUEST];
+type BenchmarkName = (typeof BENCHMARKS)[number] | (typeof ON_REQUEST)[number];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -55,7 +60,7 @@ async function main(): Promise<void> {
   });
   const selected = values.only === undefined ? [...BENCHMARKS] : values.only.split(',').map((name) => name.trim());
   for (const name of selected) {
-    if (!(BENCHMARKS as readonly string[]).includes(name)) throw new Error(`unknown benchmark '${name}' (known: ${BENCHMARKS.join(', ')})`);
+    if (!KNOWN.includes(name)) throw new Error(`unknown benchmark '${name}' (known: ${KNOWN.join(', ')})`);
   }
   if (['throughput', 'jwt-throughput', 'api-key', 'telemetry'].some((name) => selected.includes(name)) && !h2loadAvailable())
     throw new Error(`${H2LOAD} not found: install the Debian package nghttp2-client`);
@@ -81,7 +86,7 @@ async function main(): Promise<void> {
     return;
   }
   const previous = parseResults(existsSync(RESULTS_PATH) ? readFileSync(RESULTS_PATH, 'utf8') : undefined);
-  writeFileSync(RESULTS_PATH, renderResults(mergeSections(previous.sections, sections, BENCHMARKS), previous.analysis));
+  writeFileSync(RESULTS_PATH, renderResults(mergeSections(previous.sections, sections, KNOWN), previous.analysis));
   log(`\nwrote ${RESULTS_PATH}: ${sections.map((section) => section.title).join(', ')}`);
 }
 
@@ -143,6 +148,8 @@ function runOne(
         quick ? { ...TELEMETRY_DEFAULTS, repetitions: 1, durationSeconds: 2, warmupSeconds: 1 } : TELEMETRY_DEFAULTS,
         log,
       );
+    case 'fuzz':
+      return runFuzzBench(quick ? { ...FUZZ_DEFAULTS, requests: 5_000 } : FUZZ_DEFAULTS, log);
   }
 }
 
