@@ -99,6 +99,9 @@ export interface TokenGatehouseOptions {
   readonly keyPrefix: string;
   /** `jwt.cache.l1MaxEntries`; the default (100 000) when absent. */
   readonly l1MaxEntries?: number;
+  /** More top-level YAML (e.g. `telemetry: …`), and policy files besides the token policies. */
+  readonly extraConfig?: string;
+  readonly extraPolicies?: readonly PolicyFile[];
 }
 
 /** Writes a Gatehouse config (log level warn) with Redis and the token policies; returns the config file. */
@@ -113,9 +116,10 @@ export function writeTokenGatehouse(bench: TokenBench, options: TokenGatehouseOp
     `redis: { url: "${options.redisUrl}", keyPrefix: "${options.keyPrefix}" }`,
     `jwt: { jwks: { refreshIntervalSeconds: 3600 }${options.l1MaxEntries === undefined ? '' : `, cache: { l1MaxEntries: ${options.l1MaxEntries} }`} }`,
     'log: { level: warn }',
+    ...(options.extraConfig === undefined ? [] : [options.extraConfig]),
     '',
   ].join('\n');
-  return writeGatehouseFixture(config, tokenPolicies(bench.idp));
+  return writeGatehouseFixture(config, [...tokenPolicies(bench.idp), ...(options.extraPolicies ?? [])]);
 }
 
 function checkMethod(): protoLoader.MethodDefinition<object, object> {
@@ -123,10 +127,16 @@ function checkMethod(): protoLoader.MethodDefinition<object, object> {
   return service.Check as protoLoader.MethodDefinition<object, object>;
 }
 
-/** The fixed CheckRequest (reminder → todos, GET /todos/123) with `authorization: Bearer <token>`, or none. */
-export function encodeTokenCheckRequest(token: string | undefined): Buffer {
-  const request = fixedCheckRequest() as { attributes: { request: { http: { headers: Record<string, string> } } } };
+/**
+ * The fixed CheckRequest (reminder → todos, GET /todos/123) with `authorization: Bearer <token>`, or none;
+ * from another peer than the reminder service when `sourcePrincipal` is given.
+ */
+export function encodeTokenCheckRequest(token: string | undefined, sourcePrincipal?: string): Buffer {
+  const request = fixedCheckRequest() as {
+    attributes: { source: { principal: string }; request: { http: { headers: Record<string, string> } } };
+  };
   if (token !== undefined) request.attributes.request.http.headers.authorization = `Bearer ${token}`;
+  if (sourcePrincipal !== undefined) request.attributes.source.principal = sourcePrincipal;
   return checkMethod().requestSerialize(request);
 }
 

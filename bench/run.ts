@@ -7,7 +7,8 @@
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
  *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook,
  *                                               api-key, telemetry, latency; and fuzz (only when named: 100,000
- *                                               fuzzed Checks take minutes; also `npm run fuzz`)
+ *                                               fuzzed Checks take minutes; also `npm run fuzz`), soak (only when named:
+ *                                               ten minutes by default, --soak-minutes <m>; also `npm run soak`)
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
  *   node dist/bench/run.js --only throughput --cpu-prof <dir>   Gatehouse writes V8 CPU profiles to <dir>
  */
@@ -26,6 +27,7 @@ import { KUBERNETES_WEBHOOK_DEFAULTS, runKubernetesWebhook } from './kubernetes-
 import { API_KEY_DEFAULTS, runApiKeyBench } from './api-key.js';
 import { TELEMETRY_DEFAULTS, runTelemetryBench } from './telemetry.js';
 import { describeMachine } from './machine.js';
+import { SOAK_DEFAULTS, runSoak } from './soak.js';
 import type { BenchmarkReport } from './report.js';
 import { mergeSections, parseResults, renderResults, sectionOf, type ResultSection } from './results-file.js';
 import { RULE_SCALING_DEFAULTS, runRuleScaling } from './rule-scaling.js';
@@ -46,7 +48,7 @@ const BENCHMARKS = [
   'latency',
 ] as const;
 /** Run only when named in --only: each takes longer than the default run should grow by. */
-const ON_REQUEST = ['fuzz'] as const;
+const ON_REQUEST = ['fuzz', 'soak'] as const;
 const KNOWN: readonly string[] = [...BENCHMARKS, ...ON_REQUEST];
 type BenchmarkName = (typeof BENCHMARKS)[number] | (typeof ON_REQUEST)[number];
 
@@ -56,9 +58,12 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
+      'soak-minutes': { type: 'string' },
     },
   });
   const selected = values.only === undefined ? [...BENCHMARKS] : values.only.split(',').map((name) => name.trim());
+  const soakMinutes = values['soak-minutes'] === undefined ? SOAK_DEFAULTS.minutes : Number(values['soak-minutes']);
+  if (!(soakMinutes > 0)) throw new Error(`--soak-minutes must be a positive number, got '${values['soak-minutes']}'`);
   for (const name of selected) {
     if (!KNOWN.includes(name)) throw new Error(`unknown benchmark '${name}' (known: ${KNOWN.join(', ')})`);
   }
@@ -68,13 +73,17 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const run = {
     machine: describeMachine(),
-    command: values.only === undefined ? 'npm run bench' : `npm run build && node dist/bench/run.js --only ${selected.join(',')}`,
+    command:
+      values.only === undefined
+        ? 'npm run bench'
+        : `npm run build && node dist/bench/run.js --only ${selected.join(',')}` +
+          (values['soak-minutes'] === undefined ? '' : ` --soak-minutes ${values['soak-minutes']}`),
   };
   log(run.machine);
   const sections: ResultSection[] = [];
   for (const name of selected as BenchmarkName[]) {
     const benchmarkStart = Date.now();
-    const report = await runOne(name, values.quick, values['cpu-prof'], log);
+    const report = await runOne(name, values.quick, values['cpu-prof'], soakMinutes, log);
     const minutes = (Date.now() - benchmarkStart) / 60_000;
     sections.push(sectionOf(report, run, minutes));
     log(`${name}: ${(minutes * 60).toFixed(0)} s`);
@@ -94,6 +103,7 @@ function runOne(
   name: BenchmarkName,
   quick: boolean,
   profileDir: string | undefined,
+  soakMinutes: number,
   log: (line: string) => void,
 ): Promise<BenchmarkReport> {
   switch (name) {
@@ -143,6 +153,8 @@ function runOne(
       );
     case 'latency':
       return runLatency(quick ? { ...LATENCY_DEFAULTS, closedSeconds: 2, openSeconds: 2, fractions: [0.5] } : LATENCY_DEFAULTS, log);
+    case 'soak':
+      return runSoak({ ...SOAK_DEFAULTS, minutes: soakMinutes }, log);
     case 'telemetry':
       return runTelemetryBench(
         quick ? { ...TELEMETRY_DEFAULTS, repetitions: 1, durationSeconds: 2, warmupSeconds: 1 } : TELEMETRY_DEFAULTS,
