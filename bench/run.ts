@@ -6,7 +6,7 @@
  *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
  *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook,
- *                                               api-key, telemetry, latency; and fuzz (only when named: 100,000
+ *                                               api-key, telemetry, latency, faults; and fuzz (only when named: 100,000
  *                                               fuzzed Checks take minutes; also `npm run fuzz`), soak (only when named:
  *                                               ten minutes by default, --soak-minutes <m>; also `npm run soak`)
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
@@ -21,6 +21,7 @@ import { JWT_THROUGHPUT_DEFAULTS, runJwtThroughput } from './jwt-throughput.js';
 import { LATENCY_DEFAULTS, runLatency } from './latency.js';
 import { FUZZ_DEFAULTS, runFuzzBench } from './fuzz.js';
 import { REDIS_FAULT_DEFAULTS, runRedisFault } from './redis-fault.js';
+import { FAULTS_DEFAULTS, runFaults } from './faults.js';
 import { CACHE_RSS_DEFAULTS, runCacheRss } from './cache-rss.js';
 import { DELEGATION_DEFAULTS, runDelegation } from './delegation.js';
 import { KUBERNETES_WEBHOOK_DEFAULTS, runKubernetesWebhook } from './kubernetes-webhook.js';
@@ -40,6 +41,7 @@ const BENCHMARKS = [
   'rule-scaling',
   'jwt-throughput',
   'redis-fault',
+  'faults',
   'cache-rss',
   'delegation',
   'kubernetes-webhook',
@@ -130,6 +132,8 @@ function runOne(
         quick ? { ...REDIS_FAULT_DEFAULTS, durationSeconds: 9, killAtSeconds: 3, restartAtSeconds: 6 } : REDIS_FAULT_DEFAULTS,
         log,
       );
+    case 'faults':
+      return runFaults(quick ? { ...FAULTS_DEFAULTS, durationSeconds: 6, warmupSeconds: 1 } : FAULTS_DEFAULTS, log);
     case 'cache-rss':
       return runCacheRss(quick ? { ...CACHE_RSS_DEFAULTS, runs: 1 } : CACHE_RSS_DEFAULTS, log);
     case 'delegation':
