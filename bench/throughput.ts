@@ -130,7 +130,7 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
 
 /**
  * Writes the configuration of the plain (mTLS principal) Check: the
- * throughput benchmark's ${RULES}-rule set plus the demo policies, log level
+ * throughput benchmark's 50-rule set plus the demo policies, log level
  * warn; returns the config file. Gatehouse allows the fixed request by
  * `EXPECTED_DEMO_POLICY`.
  */
