@@ -475,6 +475,7 @@ function report(runs: ReadonlyMap<FaultName, FaultRun>, options: FaultsOptions):
       percentile(duringFault, 0.99).toFixed(1),
       run.recoveryMs === undefined ? '**not seen**' : `${formatNumber(run.recoveryMs)} ms`,
       fault.recovery,
+      String(result.warmupProblems),
     ]);
     targets.push(
       { target: `${fault.title} under load: 0 failed Checks`, result: String(failed), met: failed === 0 },
@@ -504,6 +505,7 @@ function report(runs: ReadonlyMap<FaultName, FaultRun>, options: FaultsOptions):
         'p99 ms during the fault',
         'recovery',
         'recovery measured as',
+        'warm-up Checks failed or wrong (no fault yet; not counted)',
       ],
       rows,
     ),
@@ -515,6 +517,7 @@ function report(runs: ReadonlyMap<FaultName, FaultRun>, options: FaultsOptions):
     `- Load: bench/load-generator.ts in open loop, ${formatNumber(options.ratePerSecond)} Checks/s, ${options.warmupSeconds} s of warm-up (not recorded), then ${options.durationSeconds} s recorded per fault over 2 HTTP/2 connections; latency from the scheduled time; gRPC deadline ${formatNumber(options.deadlineMs)} ms. Per 10 Checks: 6 with one of 300 reused valid tokens (ES256, RS256, EdDSA), 2 with a fresh valid token, 1 expired or forged (401), 1 without a token (403; for the policy fault, a reused token instead). Each answer is compared with the expected decision.`,
     `- Probe: for the JWKS and policy faults, one Check every ${PROBE_INTERVAL_MS} ms from the bench process whose right decision depends on the phase it was sent in: a token of a key published when the fault starts (401 TOKEN_NO_MATCHING_KEY while the endpoint fails, allowed once fetched), or a request without a token (403 under policy version 1, allowed by version 2). Its Checks are counted in the table.`,
     `- Faults, each on a fresh Gatehouse, Redis and identity provider, from ${third.toFixed(0)} s to ${(2 * third).toFixed(0)} s: redis-server SIGKILL then restarted empty; \`DEBUG SLEEP\` for the whole window; the JWKS endpoint answering 500 then malformed JSON, or never answering; the ALLOW policy replaced (by rename, as a ConfigMap update) by broken YAML, then by a policy with an unknown field, then by version 2; SIGTERM at ${third.toFixed(0)} s with a Check waiting for a slow key fetch (the load after SIGTERM is refused by design: the pod is NOT_SERVING and Envoy sends elsewhere; only Checks that failed before the drain or timed out count as failed).`,
+    '- The warm-up column is a baseline without any fault: Checks failing there mean the machine (shared, 2 cores) was too busy, not that the fault did harm.',
     `- Gatehouse settings the recovery depends on: Redis reconnect backoff 50 ms doubling to 2 s, \`commandTimeoutMs\` ${COMMAND_TIMEOUT_MS}; \`jwt.jwks.fetchTimeoutMs\` ${FETCH_TIMEOUT_MS}, \`unknownKidCooldownSeconds\` ${UNKNOWN_KID_COOLDOWN_SECONDS}; policy reload debounce 150 ms; health entry updated every second; \`drainSeconds\` ${DRAIN_SECONDS}.`,
   ].join('\n');
   return { name: 'faults', title: 'Faults under load', targets, markdown };

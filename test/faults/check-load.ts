@@ -101,6 +101,8 @@ export function startCheckLoad(options: CheckLoadOptions): CheckLoad {
       const rightDecisions = [...kind.expected(sentPhase), ...kind.expected(state.phase)];
       const right = 'decision' in outcome && rightDecisions.includes(outcome.decision);
       record({ kind: kind.name, sentAt, answeredAt, sentPhase, ...outcome, right });
+      // After a failure (e.g. a draining server refusing), pause as a client backing off would, rather than spin.
+      if ('error' in outcome) await new Promise((resolve) => setTimeout(resolve, 10));
     }
   };
   const callers = Array.from({ length: options.concurrency ?? 6 }, caller);
@@ -117,12 +119,18 @@ export function startCheckLoad(options: CheckLoadOptions): CheckLoad {
       const found = records.find(match);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const waiter = { match, resolve };
-        waiters.add(waiter);
-        setTimeout(() => {
-          if (!waiters.delete(waiter)) return;
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
           reject(new Error(`no matching answer within ${timeoutMs} ms; last answers: ${describeRecords(records.slice(-5))}`));
         }, timeoutMs);
+        const waiter = {
+          match,
+          resolve: (entry: CheckRecord) => {
+            clearTimeout(timer);
+            resolve(entry);
+          },
+        };
+        waiters.add(waiter);
       });
     },
     stop: async () => {
