@@ -12,6 +12,7 @@ import test, { type ExecutionContext } from 'ava';
 import type { JwksServerMode } from '../helpers/jwks-server.js';
 import { ALLOW, describeRecords, startCheckLoad, type CheckRecord, type LoadCase } from './check-load.js';
 import { delay } from './eventually.js';
+import { metricTotal } from './metrics.js';
 import { startTokenGateway, tokenRequest } from './token-gateway.js';
 
 const FETCH_TIMEOUT_MS = 500;
@@ -75,6 +76,10 @@ async function keySetFault(t: ExecutionContext, faults: readonly JwksServerMode[
     `the new key was first used ${recoveryMs.toFixed(0)} ms after the endpoint came back`,
   );
   t.true(gateway.gatehouse.logs.some((line) => line.msg === 'key set fetch failed'));
+  t.true(
+    (await metricTotal(await gateway.gatehouse.adminHttpUrl(), 'gatehouse_jwks_fetch_errors_total')) > 0,
+    'failed fetches are counted',
+  );
   t.log(`${records.length} Checks; new key used ${recoveryMs.toFixed(0)} ms after the endpoint came back`);
   return records;
 }

@@ -10,6 +10,7 @@ import test from 'ava';
 import { startGatehouse, writeFixture } from '../helpers/gatehouse.js';
 import { ALLOW, describeRecords, startCheckLoad, type LoadCase } from './check-load.js';
 import { delay, eventually } from './eventually.js';
+import { metricTotal } from './metrics.js';
 
 /** The watcher waits this long after the last change before it reloads (gateway/policy/watch.ts). */
 const RELOAD_DEBOUNCE_MS = 150;
@@ -88,6 +89,9 @@ test('policy files replaced by invalid ones under load: the last good set keeps 
   t.deepEqual(describeRecords(failed), '', `${failed.length} of ${records.length} Checks failed`);
   t.deepEqual(describeRecords(wrong), '', `${wrong.length} of ${records.length} Checks got a wrong decision`);
   t.is(rejections(), Object.keys(INVALID_FILES).length);
+  const admin = await gatehouse.adminHttpUrl();
+  t.is(await metricTotal(admin, 'gatehouse_policy_rejections_total'), Object.keys(INVALID_FILES).length);
+  t.is(await metricTotal(admin, 'gatehouse_policy_reloads_total'), 1);
   const recoveryMs = applied.answeredAt - writtenAt;
   t.true(
     recoveryMs <= RELOAD_DEBOUNCE_MS + SCHEDULING_ALLOWANCE_MS,
