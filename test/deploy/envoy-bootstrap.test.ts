@@ -52,6 +52,12 @@ test('the ext_authz filter asks Gatehouse over gRPC (v3), sends the peer certifi
   t.is(httpFilters.at(-1)?.name, 'envoy.filters.http.router', 'the router is the last filter');
 });
 
+test('the path Gatehouse decides on is the one the upstream gets: normalized, slashes merged, escaped slashes decoded', (t) => {
+  t.is(manager.normalize_path, true);
+  t.is(manager.merge_slashes, true);
+  t.is(manager.path_with_escaped_slashes_action, 'UNESCAPE_AND_REDIRECT');
+});
+
 test('the gatehouse cluster speaks HTTP/2 with mTLS and checks gRPC health', (t) => {
   const gatehouse = clusters.find((cluster) => cluster.name === 'gatehouse');
   t.truthy(gatehouse);
@@ -210,6 +216,12 @@ test('the front proxy asks Gatehouse for every route, fails closed, and marks it
     const extensions = at(route, 'typed_per_filter_config', 'envoy.filters.http.ext_authz', 'check_settings', 'context_extensions') as Json;
     for (const [key, value] of Object.entries(selector!.contextExtensions)) t.is(extensions[key], value, key);
   }
+});
+
+test('the front proxy normalizes paths before asking Gatehouse and refuses escaped slashes', (t) => {
+  t.is(frontProxyManager.normalize_path, true);
+  t.is(frontProxyManager.merge_slashes, true);
+  t.is(frontProxyManager.path_with_escaped_slashes_action, 'REJECT_REQUEST');
 });
 
 test('the apiserver upstream presents the front-proxy client certificate and verifies the apiserver', (t) => {

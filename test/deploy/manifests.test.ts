@@ -184,11 +184,14 @@ const AUTHORIZATION_CONFIGURATION: Shape = {
   required: ['apiVersion', 'kind', 'authorizers'],
 };
 
-/** istio.mesh.v1alpha1.MeshConfig.ExtensionProvider.EnvoyExternalAuthorizationGrpcProvider, in an IstioOperator (whose CRD leaves spec open). */
+/** The parts of istio.mesh.v1alpha1.MeshConfig the deploy files set (path normalization, the ext_authz provider), in an IstioOperator (whose CRD leaves spec open). */
 const ISTIO_OPERATOR_SPEC: Shape = {
   fields: {
     meshConfig: {
       fields: {
+        pathNormalization: {
+          fields: { normalization: { enum: ['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'] } },
+        },
         extensionProviders: {
           list: {
             fields: {
