@@ -1,13 +1,13 @@
 /**
  * Wiring only: the gRPC server that serves ext_authz Check, health,
- * reflection and the Explain RPC on one port, over h2c or (m)TLS.
+ * reflection and the Explain RPC on one port, over h2c or (m)TLS. Check is
+ * answered on node:http2 directly, the rest by grpc-js (docs/transport.md).
  */
-import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { Authorizer, type Authenticator, type CheckOutcome, type PolicySource } from './authorizer.js';
 import { createDecisionLogger, type DecisionLogStats } from './decision-log/index.js';
 import type { GatehouseConfig } from './config/config.js';
-import { connectionCertificate } from './connection-certificate.js';
+import { connectionCertificate, sessionCertificate } from './connection-certificate.js';
 import { CheckCodec } from './envoy/check-codec.js';
 import { loadPackageDefinition, loadProtobufRoot, reflectionDefinition } from './envoy/descriptors.js';
 import type { RawCheckRequest } from './envoy/check-request.js';
@@ -15,6 +15,7 @@ import { toCheckRequest } from './envoy/short-form.js';
 import { HealthStatus } from './health.js';
 import { ShadowCounters, type ShadowStats } from './policy/index.js';
 import type { Logger } from './log.js';
+import { grpcJsStreamHandler, startListener, type UnaryMethod } from './transport/index.js';
 import type { CheckTelemetry } from './telemetry/index.js';
 
 /** Fully-qualified names of the services on the port. */
@@ -63,7 +64,8 @@ export async function startServer({ config, policies, log, authenticator: tokens
   // Checks are timed only for a consumer of the time: the decision log, telemetry.
   const timed = decisions !== undefined || telemetry !== undefined;
   const health = new HealthStatus([AUTHORIZATION_SERVICE, POLICY_SERVICE]);
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  // Bound to no port: the listener hands it the streams of every method but Check.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_BYTES, 'grpc.enable_channelz': 0 });
 
   const tls = config.tls !== undefined;
   // Reflection is for people and tools, not for Envoy: it is registered after the first
@@ -75,31 +77,22 @@ export async function startServer({ config, policies, log, authenticator: tokens
     root.lookupType('envoy.service.auth.v3.CheckResponse'),
     config,
   );
-  const checkMethod = serviceOf(definition, AUTHORIZATION_SERVICE).Check as grpc.MethodDefinition<RawCheckRequest, Buffer>;
-  server.addService(
-    {
-      Check: {
-        ...checkMethod,
-        requestDeserialize: (bytes: Buffer) => codec.decodeRequest(bytes),
-        responseSerialize: (bytes: Buffer) => bytes,
-      },
-    },
-    {
-      Check: (call: grpc.ServerUnaryCall<RawCheckRequest, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        const started = timed ? performance.now() : 0;
-        void authorizer.check(call.request, tls ? connectionCertificate(call) : undefined).then((outcome) => {
-          const response = codec.encodeResponse(outcome);
-          const latencyMs = timed ? performance.now() - started : 0;
-          callback(null, response);
-          // After answering: counting and logging never delay the response.
-          if (outcome.shadow !== undefined) shadowCounters.record(outcome.shadow);
-          decisions?.write(outcome, latencyMs);
-          telemetry?.answered(outcome, started, latencyMs);
-          registerReflection();
-        });
-      },
-    },
-  );
+  const checkPath = serviceOf(definition, AUTHORIZATION_SERVICE).Check!.path;
+  // Check is answered on node:http2 directly (transport/); grpc-js serves the other services.
+  const check: UnaryMethod = (bytes, responder) => {
+    const request = codec.decodeRequest(bytes);
+    const started = timed ? performance.now() : 0;
+    return authorizer.check(request, tls ? sessionCertificate(responder.stream.session) : undefined).then((outcome) => {
+      const response = codec.encodeResponse(outcome);
+      const latencyMs = timed ? performance.now() - started : 0;
+      responder.respond(response);
+      // After answering: counting and logging never delay the response.
+      if (outcome.shadow !== undefined) shadowCounters.record(outcome.shadow);
+      decisions?.write(outcome, latencyMs);
+      telemetry?.answered(outcome, started, latencyMs);
+      registerReflection();
+    });
+  };
   server.addService(serviceOf(definition, POLICY_SERVICE), {
     Explain: (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       let raw: RawCheckRequest;
@@ -114,7 +107,15 @@ export async function startServer({ config, policies, log, authenticator: tokens
   });
   server.addService(serviceOf(definition, HEALTH_SERVICE), health.handlers());
 
-  const port = await bind(server, `${config.listen.host}:${config.listen.port}`, credentials(config));
+  const listener = await startListener({
+    host: config.listen.host,
+    port: config.listen.port,
+    ...(config.tls === undefined ? {} : { tls: config.tls }),
+    methods: new Map([[checkPath, check]]),
+    fallback: grpcJsStreamHandler(server),
+    maxReceiveBytes: MAX_RECEIVE_BYTES,
+  });
+  const port = listener.port;
   setTimeout(registerReflection, REFLECTION_DELAY_MS).unref();
   log.info({ port, tls: config.tls !== undefined, mtls: config.tls?.requireClientCert ?? false }, 'serving');
 
@@ -124,18 +125,11 @@ export async function startServer({ config, policies, log, authenticator: tokens
       health.setAll('NOT_SERVING');
       health.closeWatchers();
       log.info({ graceSeconds: config.drainSeconds }, 'draining');
-      // Decision lines still buffered (a file destination) are written out before the process exits.
-      const finish = (): void => void (decisions?.flush() ?? Promise.resolve()).then(resolve);
-      const force = setTimeout(() => {
-        log.warn('drain timed out; closing remaining calls');
-        server.forceShutdown();
-        finish();
-      }, config.drainSeconds * 1000);
-      force.unref();
-      server.tryShutdown(() => {
-        clearTimeout(force);
-        log.info('drained');
-        finish();
+      void listener.drain(config.drainSeconds * 1000).then((outcome) => {
+        if (outcome === 'timed out') log.warn('drain timed out; closing remaining calls');
+        else log.info('drained');
+        // Decision lines still buffered (a file destination) are written out before the process exits.
+        void (decisions?.flush() ?? Promise.resolve()).then(resolve);
       });
     });
     return draining;
@@ -148,6 +142,8 @@ export async function startServer({ config, policies, log, authenticator: tokens
 }
 
 const REFLECTION_DELAY_MS = 1000;
+/** Largest request message, as grpc-js's default. */
+const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
 
 async function addReflection(server: grpc.Server, log: Logger): Promise<void> {
   try {
@@ -176,23 +172,6 @@ function serviceOf(definition: ReturnType<typeof loadPackageDefinition>, name: s
   return service;
 }
 
-function credentials(config: GatehouseConfig): grpc.ServerCredentials {
-  if (!config.tls) return grpc.ServerCredentials.createInsecure();
-  const { certFile, keyFile, clientCaFile, requireClientCert } = config.tls;
-  return grpc.ServerCredentials.createSsl(
-    clientCaFile ? readFileSync(clientCaFile) : null,
-    [{ cert_chain: readFileSync(certFile), private_key: readFileSync(keyFile) }],
-    requireClientCert,
-  );
-}
-
-function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, creds, (error, port) => (error ? reject(error) : resolve(port)));
-  });
-}
-
-/** The client certificate of this call's TLS connection, when there is one. */
 function explainResponse(outcome: CheckOutcome): Record<string, unknown> {
   const { decision } = outcome;
   return {
