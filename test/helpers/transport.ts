@@ -55,12 +55,12 @@ export async function startTestServer(options: { pki?: MeshPki; authenticator?: 
   });
 }
 
-/** A CheckRequest for GET /todos on the todo workload, as a plain object (grpc-js clients) or encoded. */
-export function checkRequest(source: string | undefined = REMINDER): Record<string, unknown> {
+/** A CheckRequest for GET /todos on the todo workload, as a plain object (grpc-js clients) or encoded; `null`: no source principal. */
+export function checkRequest(source: string | null = REMINDER): Record<string, unknown> {
   return {
     attributes: {
       source: {
-        ...(source === undefined ? {} : { principal: source }),
+        ...(source === null ? {} : { principal: source }),
         address: { socket_address: { address: '10.0.0.7', port_value: 1 } },
       },
       destination: { principal: TODOS },
