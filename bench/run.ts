@@ -161,7 +161,9 @@ function runOne(
       return runSoak({ ...SOAK_DEFAULTS, minutes: soakMinutes }, log);
     case 'telemetry':
       return runTelemetryBench(
-        quick ? { ...TELEMETRY_DEFAULTS, repetitions: 1, durationSeconds: 2, warmupSeconds: 1 } : TELEMETRY_DEFAULTS,
+        quick
+          ? { ...TELEMETRY_DEFAULTS, repetitions: 1, durationSeconds: 2, warmupSeconds: 1, profileDir }
+          : { ...TELEMETRY_DEFAULTS, profileDir },
         log,
       );
     case 'fuzz':

@@ -29,6 +29,8 @@ export interface TelemetryBenchOptions {
   readonly warmupSeconds: number;
   readonly clients: number;
   readonly streams: number;
+  /** Each Gatehouse writes a V8 CPU profile here when set (`--cpu-prof`). */
+  readonly profileDir?: string;
 }
 
 export const TELEMETRY_DEFAULTS: TelemetryBenchOptions = { repetitions: 5, durationSeconds: 4, warmupSeconds: 1, clients: 4, streams: 16 };
@@ -84,6 +86,7 @@ export async function runTelemetryBench(options: TelemetryBenchOptions, log: (li
         args: ['serve', '--config', mode === 'off' ? configs.off : configs.on],
         core: cores.server,
         port,
+        nodeOptions: options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', path.join(options.profileDir, mode)] : [],
         env: sink ? telemetryEnvironment(sink, adminPort, traced ? undefined : SAMPLED) : { OTEL_SDK_DISABLED: 'true' },
       });
       let scraper: Scraper | undefined;
