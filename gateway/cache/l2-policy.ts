@@ -7,12 +7,12 @@
  *   jwtVerify  RS256 39 µs, RS512 39 µs, PS256 42 µs, HS256 31 µs,
  *              ES256 83 µs, EdDSA 101 µs, ES384 470 µs, ES512 1000 µs;
  *   GET        61–97 µs one at a time; 8–27 µs of event-loop time each with 64 in flight.
- * RSA and HMAC verify faster than Redis answers, so those tokens are only
- * written to L2. Elliptic-curve and EdDSA verification costs as much as a
+ * RSA and HMAC verify faster than Redis answers, so those tokens stay out of
+ * L2 altogether (nobody would read them back). Elliptic-curve and EdDSA verification costs as much as a
  * round trip or more, and several times a pipelined GET's CPU, so L2 is read first.
  */
 
-/** `alg` → read L2 before verifying. Unlisted algorithms are verified locally. */
+/** `alg` → read L2 before verifying (and write it after). Unlisted algorithms are verified locally only. */
 export const READ_SHARED_FIRST: Readonly<Record<string, boolean>> = {
   HS256: false,
   HS384: false,

@@ -178,7 +178,7 @@ export class TokenCache {
   /**
    * The verdict for the token behind `key`: from L1, else (for algorithms
    * whose verification costs more than a Redis round trip) from L2, else from
-   * `verifyLocally`. Identical concurrent misses share one verification.
+   * `verifyLocally` (and then written to L2 for those same algorithms). Identical concurrent misses share one verification.
    * Every positive verdict is checked against revocation before it is
    * returned. Rejects only if `verifyLocally` does.
    */
@@ -258,8 +258,11 @@ export class TokenCache {
   }
 
   private async fill(key: string, algorithm: string | (() => string), verifyLocally: () => Promise<TokenVerdict>): Promise<CacheLookup> {
-    if (this.shared && this.readSharedFirst(typeof algorithm === 'string' ? algorithm : algorithm())) {
-      const entry = parseSharedEntry(await this.shared.get(sharedKey(key)));
+    // L2 holds only what replicas read back: the algorithms read first. An RS256 verdict written there
+    // would be read by no one and cost every miss a Redis write (measured: bench/RESULTS.md, JWT throughput).
+    const shared = this.shared && this.readSharedFirst(typeof algorithm === 'string' ? algorithm : algorithm()) ? this.shared : undefined;
+    if (shared) {
+      const entry = parseSharedEntry(await shared.get(sharedKey(key)));
       if (entry && this.remember(key, entry.token, entry.verifiedAt)) {
         this.counts.l2Hits++;
         return { verdict: { ok: true, token: entry.token }, tier: 'l2' };
@@ -272,7 +275,7 @@ export class TokenCache {
     if (verdict.ok) {
       const verifiedAt = this.now();
       const json = this.remember(key, verdict.token, verifiedAt);
-      if (json && this.shared) this.writeShared(key, json, this.deadline(verdict.token, verifiedAt) - verifiedAt);
+      if (json && shared) this.writeShared(shared, key, json, this.deadline(verdict.token, verifiedAt) - verifiedAt);
     } else {
       this.counts.verificationFailures++;
       // Only a bad signature is remembered: it cannot become valid, and it is what a flood of forged tokens looks like.
@@ -297,9 +300,7 @@ export class TokenCache {
     return token.expiresAt === undefined ? byConfig : Math.min(token.expiresAt * 1000, byConfig);
   }
 
-  private writeShared(key: string, json: string, ttlMs: number): void {
-    const shared = this.shared;
-    if (!shared) return;
+  private writeShared(shared: SharedStore, key: string, json: string, ttlMs: number): void {
     const write = shared.set(sharedKey(key), json, ttlMs).finally(() => this.pendingWrites.delete(write));
     this.pendingWrites.add(write);
   }

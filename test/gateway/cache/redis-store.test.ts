@@ -66,17 +66,21 @@ test('two replicas share L2: an ES256 token verified by one is an L2 hit for the
   t.like(replicaB.stats(), { hits: { l1: 1, l2: 1 }, misses: { l2: 0 } });
 });
 
-test('RS256 tokens are written to L2 but verified locally rather than read from it', async (t) => {
+test('RS256 tokens are verified locally: L2 is neither read nor written for them (no replica would read it back)', async (t) => {
   const prefix = uniquePrefix('l2rsa');
   const redis = await connect(t, { url: shared.url, keyPrefix: prefix });
   const replicaA = new TokenCache({ shared: new RedisStore(redis.commands, prefix) });
   const replicaB = new TokenCache({ shared: new RedisStore(redis.commands, prefix) });
   const token = verifiedToken({ algorithm: 'RS256' });
-  await replicaA.lookup('k', 'RS256', countingVerifier(ok(token)).verify);
+  t.is((await replicaA.lookup('k', 'RS256', countingVerifier(ok(token)).verify)).tier, 'verified');
   await replicaA.flushWrites();
-  t.truthy(await redis.commands.get(`${prefix}token:k`), 'written');
+  t.is(await redis.commands.get(`${prefix}token:k`), null, 'not written');
   t.is((await replicaB.lookup('k', 'RS256', countingVerifier(ok(token)).verify)).tier, 'verified');
-  t.is(replicaB.stats().misses.l2, 0, 'L2 was not asked');
+  t.like(replicaB.stats(), { misses: { l2: 0 } }, 'L2 was not asked');
+  // The same cache does share an ES256 verdict: L2 is on, only not for RSA.
+  await replicaA.lookup('e', 'ES256', countingVerifier(ok(verifiedToken({ algorithm: 'ES256' }))).verify);
+  await replicaA.flushWrites();
+  t.truthy(await redis.commands.get(`${prefix}token:e`), 'ES256 written');
 });
 
 test('the L2 TTL is capped by exp and by maxTtlSeconds', async (t) => {
