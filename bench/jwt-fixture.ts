@@ -35,6 +35,8 @@ export async function startTokenBench(redisCore: number | undefined): Promise<To
   const idp = await startJwksServer(jwksOf(Object.values(keys)));
   const redis = await spawnRedis();
   const inspector = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: false });
+  // The fault benchmarks kill this Redis on purpose: the inspector reconnects by itself, nothing to report.
+  inspector.on('error', () => {});
   await pinRedis(inspector, redisCore);
   return {
     idp,
