@@ -3,54 +3,69 @@
  * against the throughput benchmark's policies) and the JWT L1-hit Check,
  * the maximum throughput Gatehouse reaches in a closed loop, then an open
  * loop at 25 %, 50 % and 75 % of it, Gatehouse and the null ext_authz server
- * at the same rates, one after the other. The open loop sends each Check at
- * its scheduled time and counts latency from then (load-generator.ts), so a
- * stall is not hidden by requests that were never sent.
+ * at the same rates, one after the other. Both loops are h2load (a C client),
+ * so the load generator's own delays stay small next to the server's; the
+ * null server's row at the same rate shows what is left of them.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { probeAnswer } from './check-client.js';
-import { EXPECTED_DEMO_POLICY, encodeFixedCheckRequest } from './fixed-request.js';
+import { CHECK_PATH, EXPECTED_DEMO_POLICY, encodeFixedCheckRequest, grpcFrame } from './fixed-request.js';
+import {
+  CLIENT_STAGGER_MS,
+  RATE_TICK_MS,
+  h2loadArgs,
+  h2loadFixedRateArgs,
+  runH2load,
+  startH2loadAtFixedRate,
+  type H2loadFixedRateResult,
+} from './h2load.js';
 import { EXPECTED_JWT_POLICY, encodeTokenCheckRequest, freshKeyPrefix, startTokenBench, writeTokenGatehouse } from './jwt-fixture.js';
 import { signJwt, userClaims } from './jwt-tokens.js';
-import { runLoadGenerator, writeBodies } from './load-client.js';
-import type { OpenLoopResult } from './load-generator.js';
 import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, freePort, spawnServer, type ServerProcess } from './processes.js';
-import { cpuSecondsPerThousand, measureDuringLoad, type ProcessUsage } from './proc-stats.js';
+import { PROC_NOTE, cpuSecondsPerThousand, measureDuringLoad, mebibytes, type ProcessUsage } from './proc-stats.js';
 import { table, type BenchmarkReport, type TargetOutcome } from './report.js';
 import { formatNumber, percentile } from './stats.js';
 import { writePlainGatehouse } from './throughput.js';
 
 export interface LatencyOptions {
-  /** Closed loop that finds the maximum throughput. */
+  /** Closed loop that finds the maximum throughput: h2load as in the Throughput section. */
   readonly closedWarmupSeconds: number;
   readonly closedSeconds: number;
+  readonly closedClients: number;
+  readonly closedStreams: number;
   /** Each open-loop run: warm-up at the same rate (not recorded), then recorded. */
   readonly openWarmupSeconds: number;
   readonly openSeconds: number;
   /** Fractions of the maximum throughput the open loop runs at. */
   readonly fractions: readonly number[];
-  readonly channels: number;
-  readonly concurrency: number;
-  readonly deadlineMs: number;
+  /** Open loop: connections, and requests each may have in flight (enough to ride out a stall of most of a second). */
+  readonly openClients: number;
+  readonly openStreams: number;
 }
 
 export const LATENCY_DEFAULTS: LatencyOptions = {
   closedWarmupSeconds: 1,
-  closedSeconds: 3,
+  closedSeconds: 4,
+  closedClients: 4,
+  closedStreams: 16,
   openWarmupSeconds: 1,
   openSeconds: 5,
   fractions: [0.25, 0.5, 0.75],
-  channels: 4,
-  concurrency: 64,
-  deadlineMs: 1000,
+  // one client per stagger step of h2load's rate tick: their bursts take turns
+  openClients: RATE_TICK_MS / CLIENT_STAGGER_MS,
+  openStreams: 1024,
 };
 
 /** The target: p99 at half of the maximum throughput. */
 const TARGET_FRACTION = 0.5;
 const TARGET_P99_MS = 1;
 const QUANTILES = [0.5, 0.9, 0.99, 0.999] as const;
+/** A run whose recorded part sent fewer than this share of the Checks due did not hold its rate. */
+const HELD_SHARE = 0.99;
+/** Run past the recorded part, so that it ends before the clients finish one after the other. */
+const TAIL_SECONDS = 0.5;
 
 type ServerKind = 'null' | 'gatehouse';
 
@@ -67,13 +82,16 @@ interface RateRun {
   readonly fraction: number;
   readonly rate: number;
   readonly kind: ServerKind;
+  /** Checks sent in the recorded part, and rate × its duration. */
+  readonly sent: number;
+  readonly due: number;
   /** p50, p90, p99, p99.9 and max of the answered Checks, ms. */
   readonly quantilesMs: readonly number[];
   readonly maxMs: number;
+  /** Failed streams and non-2xx answers, warm-up included. */
   readonly errors: number;
-  readonly wrong: number;
-  readonly generatorCpuPercent: number;
   readonly usage: ProcessUsage;
+  readonly generatorUsage: ProcessUsage;
 }
 
 interface ScenarioResult {
@@ -118,8 +136,8 @@ async function runScenario(
   cores: ReturnType<typeof cpuPlan>,
   log: (line: string) => void,
 ): Promise<ScenarioResult> {
-  const bodiesFile = path.join(scratch, `${scenario.name}.bodies`);
-  await writeBodies(bodiesFile, [scenario.body]);
+  const bodyFile = path.join(scratch, `${scenario.name}.grpc`);
+  await writeFile(bodyFile, grpcFrame(scenario.body));
   const servers: Record<ServerKind, ServerProcess> = {
     null: spawnServer({ script: NULL_SERVER, core: cores.server, port: await freePort() }),
     gatehouse: spawnServer({
@@ -130,64 +148,61 @@ async function runScenario(
     }),
   };
   let kind: ServerKind = 'null';
+  const probe = () => probeAnswer(kind, servers[kind].port, scenario.body, scenario.expectedPolicy);
   try {
-    for (kind of ['null', 'gatehouse'] as const) await probeAnswer(kind, servers[kind].port, scenario.body, scenario.expectedPolicy);
-
     const maximum: Record<ServerKind, number> = { null: 0, gatehouse: 0 };
     for (kind of ['null', 'gatehouse'] as const) {
-      const result = await runLoadGenerator(
-        {
-          mode: 'closed',
-          port: servers[kind].port,
-          bodiesFile,
-          channels: options.channels,
-          concurrency: options.concurrency,
-          warmupSeconds: options.closedWarmupSeconds,
-          durationSeconds: options.closedSeconds,
-          cycle: true,
-          expect: kind === 'gatehouse' ? 'allow' : 'status-ok',
-        },
-        cores.load,
-      );
-      if (result.unexpected > 0 || result.errors > 0)
-        throw new Error(`closed loop: ${result.unexpected} unexpected answers, ${result.errors} errors: ${result.examples.join('; ')}`);
-      maximum[kind] = result.perSecond;
-      log(`latency ${scenario.name} ${kind}: maximum ${formatNumber(result.perSecond)} Checks/s (closed loop)`);
+      await probe();
+      const result = await runH2load({
+        port: servers[kind].port,
+        path: CHECK_PATH,
+        bodyFile,
+        clients: options.closedClients,
+        streams: options.closedStreams,
+        warmupSeconds: options.closedWarmupSeconds,
+        durationSeconds: options.closedSeconds,
+        core: cores.load,
+      });
+      await probe();
+      maximum[kind] = result.requestsPerSecond;
+      log(`latency ${scenario.name} ${kind}: maximum ${formatNumber(result.requestsPerSecond)} Checks/s (closed loop)`);
     }
 
     const runs: RateRun[] = [];
     for (const [index, fraction] of options.fractions.entries()) {
-      const rate = Math.max(1, Math.round(maximum.gatehouse * fraction));
-      const sequenceFile = path.join(scratch, `${scenario.name}-${rate}.sequence.json`);
-      await writeFile(sequenceFile, JSON.stringify(new Array<number>(rate * options.openSeconds).fill(0)));
+      // a whole number of Checks per second for each client
+      const rate = Math.max(1, Math.round((maximum.gatehouse * fraction) / options.openClients)) * options.openClients;
       const order: ServerKind[] = index % 2 === 0 ? ['null', 'gatehouse'] : ['gatehouse', 'null'];
       for (kind of order) {
-        const usage = measureDuringLoad(servers[kind].pid, options.openWarmupSeconds, options.openSeconds);
-        usage.catch(() => undefined); // read below; a failed run reports its own error instead
-        const result = await runLoadGenerator(
-          {
-            mode: 'open',
-            port: servers[kind].port,
-            bodiesFile,
-            sequenceFile,
-            expected: ['allow'],
-            ratePerSecond: rate,
-            deadlineMs: options.deadlineMs,
-            channels: options.channels,
-            warmupSeconds: options.openWarmupSeconds,
-            warmupBodies: [0],
-          },
-          cores.load,
-        );
-        const run = summarizeRun(result, fraction, rate, kind, await usage);
+        await probe();
+        const h2load = startH2loadAtFixedRate({
+          port: servers[kind].port,
+          path: CHECK_PATH,
+          bodyFile,
+          clients: options.openClients,
+          streams: options.openStreams,
+          ratePerSecond: rate,
+          seconds: options.openWarmupSeconds + options.openSeconds + TAIL_SECONDS,
+          logFile: path.join(scratch, `${scenario.name}-${kind}-${rate}.log`),
+          core: cores.load,
+        });
+        const usages = Promise.all([
+          measureDuringLoad(servers[kind].pid, options.openWarmupSeconds, options.openSeconds),
+          measureDuringLoad(h2load.pid, options.openWarmupSeconds, options.openSeconds),
+        ]);
+        usages.catch(() => undefined); // read below; a failed run reports its own error instead
+        const result = await h2load.result;
+        const [usage, generatorUsage] = await usages;
+        await probe(); // still answering correctly after the load
+        const run = summarizeRun(result, { fraction, rate, kind, usage, generatorUsage }, options);
         runs.push(run);
         log(
-          `latency ${scenario.name} ${kind} at ${formatNumber(rate)}/s: p50 ${run.quantilesMs[0]?.toFixed(2)} ms, p99 ${run.quantilesMs[2]?.toFixed(2)} ms, ` +
-            `max ${run.maxMs.toFixed(1)} ms, ${run.errors} errors, ${run.wrong} wrong, generator CPU ${run.generatorCpuPercent.toFixed(0)} %`,
+          `latency ${scenario.name} ${kind} at ${formatNumber(rate)}/s: sent ${formatNumber(run.sent)} of ${formatNumber(run.due)}, ` +
+            `p50 ${run.quantilesMs[0]?.toFixed(3)} ms, p99 ${run.quantilesMs[2]?.toFixed(3)} ms, max ${run.maxMs.toFixed(2)} ms, ` +
+            `${run.errors} errors, generator CPU ${(generatorUsage.cpuShare * 100).toFixed(0)} %`,
         );
       }
     }
-    for (kind of ['null', 'gatehouse'] as const) await probeAnswer(kind, servers[kind].port, scenario.body, scenario.expectedPolicy);
     return { scenario, maximum, runs };
   } catch (error) {
     throw new Error(`latency ${scenario.name}, ${kind} server: ${(error as Error).message}\n${servers[kind].output()}`, { cause: error });
@@ -196,33 +211,47 @@ async function runScenario(
   }
 }
 
-function summarizeRun(result: OpenLoopResult, fraction: number, rate: number, kind: ServerKind, usage: ProcessUsage): RateRun {
-  const answered = result.latencies.filter((_, i) => result.outcomes[i] !== 2).sort((a, b) => a - b);
+/**
+ * The recorded part of a run: the Checks sent from `openWarmupSeconds` after
+ * the first one, for `openSeconds`; latencies of those answered with HTTP 2xx.
+ */
+function summarizeRun(
+  result: H2loadFixedRateResult,
+  run: Pick<RateRun, 'fraction' | 'rate' | 'kind' | 'usage' | 'generatorUsage'>,
+  options: LatencyOptions,
+): RateRun {
+  const first = result.requests.reduce((earliest, request) => Math.min(earliest, request.startMicros), Infinity);
+  const from = first + options.openWarmupSeconds * 1e6;
+  const until = from + options.openSeconds * 1e6;
+  const recorded = result.requests.filter((request) => request.startMicros >= from && request.startMicros < until);
+  const answered = recorded
+    .filter((request) => request.status >= 200 && request.status < 300)
+    .map((request) => request.durationMicros / 1000)
+    .sort((a, b) => a - b);
   return {
-    fraction,
-    rate,
-    kind,
+    ...run,
+    sent: recorded.length,
+    due: run.rate * options.openSeconds,
     quantilesMs: QUANTILES.map((q) => percentile(answered, q)),
     maxMs: answered[answered.length - 1] ?? Number.NaN,
-    errors: result.outcomes.filter((outcome) => outcome === 2).length + result.warmupProblems,
-    wrong: result.outcomes.filter((outcome) => outcome === 1).length,
-    generatorCpuPercent: result.cpuPercent,
-    usage,
+    errors: result.failed,
   };
 }
 
 function report(results: readonly ScenarioResult[], options: LatencyOptions, coresNote: string): BenchmarkReport {
   const targets: TargetOutcome[] = [];
+  const held = (run: RateRun) => run.sent >= HELD_SHARE * run.due;
   const sections = results.flatMap(({ scenario, maximum, runs }) => {
-    const atTarget = runs.find((run) => run.kind === 'gatehouse' && run.fraction === TARGET_FRACTION);
-    if (atTarget !== undefined) {
-      const p99 = atTarget.quantilesMs[2] ?? Number.NaN;
+    const atTarget = (kind: ServerKind) => runs.find((run) => run.kind === kind && run.fraction === TARGET_FRACTION);
+    const gatehouse = atTarget('gatehouse');
+    if (gatehouse !== undefined) {
+      const p99 = gatehouse.quantilesMs[2] ?? Number.NaN;
       targets.push({
         target: `p99 ≤ ${TARGET_P99_MS} ms at half of the maximum throughput (${scenario.label.split(' (')[0]})`,
-        result: `${p99.toFixed(2)} ms at ${formatNumber(atTarget.rate)} Checks/s (null server: ${(
-          runs.find((run) => run.kind === 'null' && run.fraction === TARGET_FRACTION)?.quantilesMs[2] ?? Number.NaN
-        ).toFixed(2)} ms)`,
-        met: p99 <= TARGET_P99_MS && atTarget.errors === 0 && atTarget.wrong === 0,
+        result:
+          `${p99.toFixed(2)} ms at ${formatNumber(gatehouse.rate)} Checks/s (null server: ${(atTarget('null')?.quantilesMs[2] ?? Number.NaN).toFixed(2)} ms)` +
+          (held(gatehouse) ? '' : `; rate not held: ${formatNumber(gatehouse.sent)} of ${formatNumber(gatehouse.due)} sent`),
+        met: p99 <= TARGET_P99_MS && gatehouse.errors === 0 && held(gatehouse),
       });
     }
     return [
@@ -235,38 +264,70 @@ function report(results: readonly ScenarioResult[], options: LatencyOptions, cor
           'rate, Checks/s',
           'of max',
           'server',
+          'sent / due',
           'p50 ms',
           'p90 ms',
           'p99 ms',
           'p99.9 ms',
           'max ms',
-          'errors / wrong',
+          'errors',
           'server CPU-s per 1,000',
-          'generator CPU',
+          'server RSS, MiB',
+          'h2load CPU',
         ],
         runs.map((run) => [
           formatNumber(run.rate),
           `${Math.round(run.fraction * 100)} %`,
           run.kind === 'gatehouse' ? 'Gatehouse' : 'null server',
-          ...run.quantilesMs.map((value) => value.toFixed(2)),
-          run.maxMs.toFixed(1),
-          `${run.errors} / ${run.wrong}`,
+          `${formatNumber(run.sent)} / ${formatNumber(run.due)}`,
+          ...run.quantilesMs.map((value) => value.toFixed(3)),
+          run.maxMs.toFixed(2),
+          String(run.errors),
           cpuSecondsPerThousand(run.usage, run.rate).toFixed(3),
-          `${run.generatorCpuPercent.toFixed(0)} %`,
+          mebibytes(run.usage.rssBytes),
+          `${(run.generatorUsage.cpuShare * 100).toFixed(0)} %`,
         ]),
       ),
       '',
     ];
   });
+  const shownArgs = (args: string[]) => {
+    const shown = args.map((arg) => (/\s/.test(arg) ? `'${arg}'` : arg));
+    shown[shown.length - 1] = `http://127.0.0.1:$PORT${CHECK_PATH}`;
+    return shown.join(' ');
+  };
+  const target = { port: 0, path: CHECK_PATH, bodyFile: 'check-request.grpc' };
+  const closedArgs = h2loadArgs({
+    ...target,
+    clients: options.closedClients,
+    streams: options.closedStreams,
+    warmupSeconds: options.closedWarmupSeconds,
+    durationSeconds: options.closedSeconds,
+  });
+  const openSeconds = options.openWarmupSeconds + options.openSeconds + TAIL_SECONDS;
+  const openArgs = h2loadFixedRateArgs({
+    ...target,
+    clients: options.openClients,
+    streams: options.openStreams,
+    ratePerSecond: 0,
+    seconds: openSeconds,
+    logFile: 'requests.log',
+  });
+  // the rate differs from run to run: show how -n and --rps follow from it
+  openArgs[openArgs.indexOf('-n') + 1] = `<rate × ${openSeconds}>`;
+  openArgs[openArgs.indexOf('--rps') + 1] = `<rate / ${options.openClients}>`;
   const markdown = [
     ...sections,
     'Command: `npm run bench`, or just this benchmark: `npm run build && node dist/bench/run.js --only latency`.',
     '',
-    `- Maximum throughput: bench/load-generator.ts in a closed loop (${options.channels} HTTP/2 connections, ${options.concurrency} Checks in flight, one body), ${options.closedWarmupSeconds} s warm-up + ${options.closedSeconds} s measured, against each server. The generator is a Node process on one core and is slower than h2load: this maximum is what it can drive, below what h2load reaches in the Throughput section, so the rates stay within what the same generator can send on time.`,
-    `- Open loop: the same generator at a fixed rate over ${options.channels} connections, ${options.openWarmupSeconds} s of warm-up at that rate (not recorded), then ${options.openSeconds} s recorded; each Check is sent at its scheduled time whatever earlier ones are doing, and its latency counts from that time (no coordinated omission), so the generator's own delays count too: the null server's row at the same rate shows them. Every answer is decoded and must be an allow; gRPC deadline ${formatNumber(options.deadlineMs)} ms. Errors are gRPC errors and deadlines (warm-up included), wrong = any other answer.`,
-    '- Percentiles: nearest rank over the answered Checks of the recorded part. Server CPU-s per 1,000 Checks from /proc as in the Throughput section, over the recorded part, at the fixed rate.',
-    `- Servers: one Gatehouse and one null server per scenario, both pinned to the same core and kept for all of the scenario's runs (the idle one uses nothing); rates in ascending order, servers alternating. Checked with a grpc-js client before and after. Cores: ${coresNote}.`,
-    "- Plain: the throughput benchmark's request and configuration (allowed by `default/todos-viewer-allow`). JWT L1 hit: the JWT throughput benchmark's configuration, with Redis, and one ES256 token (allowed by `default/todos-users`), verified once before, so every Check is an L1 hit.",
+    `- Maximum throughput: \`h2load ${shownArgs(closedArgs)}\` against each server, as in the Throughput section (a closed loop: each connection keeps ${options.closedStreams} Checks in flight).`,
+    `- Open loop: \`h2load ${shownArgs(openArgs)}\`: ${options.openClients} HTTP/2 connections, each sending rate / ${options.openClients} Checks per second whatever earlier ones are doing (h2load --rps); up to ${formatNumber(options.openStreams)} in flight per connection, so the rate waits for a free stream only once ${formatNumber(options.openStreams * options.openClients)} Checks are unanswered at once (a stall of most of a second at these rates). h2load's rate timer fires every ${RATE_TICK_MS} ms at most and sends what is due in one burst: the connections are opened ${CLIENT_STAGGER_MS} ms apart (-r 1 --rate-period ${CLIENT_STAGGER_MS}ms), so their bursts take turns and the server gets about rate / 1,000 Checks each millisecond rather than all of a tick's at once. h2load cannot combine -r with a duration (-D), so a run is a number of requests: rate × ${openSeconds} s; the first ${options.openWarmupSeconds} s after its first Check are warm-up (not recorded), the next ${options.openSeconds} s recorded, the last ${TAIL_SECONDS} s dropped while the connections finish one after the other.`,
+    `- Sent / due: the Checks h2load sent in the recorded part (its log) against rate × ${options.openSeconds} s; a run below ${HELD_SHARE * 100} % did not hold its rate, and its target row says so; above 100 %, Checks held back while no stream was free were sent late, and their wait is not counted.`,
+    "- Latency: from h2load's log (--log-file), one line per Check: the time h2load sent it and the time until the end of the answer. It counts from the actual send, not from a schedule: a stall that held h2load itself back would not be counted, but h2load's event loop is C and uses a fraction of its core (h2load CPU), and the null server's row at the same rate shows the floor that the generator, the loopback and grpc-js set together. Percentiles: nearest rank over the Checks of the recorded part answered with HTTP 2xx.",
+    '- Errors: failed streams and non-2xx answers of the whole run, as h2load counts them. h2load cannot see the gRPC status: a grpc-js client sends the same bytes before and after every run, and Gatehouse must allow it by the expected policy, the null server answer status 0.',
+    `- Server CPU-s per 1,000 Checks and RSS (at the end of the window) over the recorded part, at the fixed rate; h2load CPU = its CPU time per wall second over the same window. ${PROC_NOTE}`,
+    `- Servers: one Gatehouse and one null server per scenario, both pinned to the same core and kept for all of the scenario's runs (the idle one uses nothing); rates in ascending order, servers alternating. Cores: ${coresNote}.`,
+    "- Plain: the throughput benchmark's request and configuration (allowed by `default/todos-viewer-allow`). JWT L1 hit: the JWT throughput benchmark's configuration, with Redis, and one ES256 token (allowed by `default/todos-users`), verified by the first probe, so every timed Check is an L1 hit.",
   ].join('\n');
   return { name: 'latency', title: 'Latency at fixed rates', targets, markdown };
 }
