@@ -81,7 +81,7 @@ export function h2loadArgs(run: Omit<H2loadRun, 'core'>): string[] {
  * staggered connections (-r), so the run is a number of requests (-n) that
  * takes `seconds` at the rate.
  */
-export function h2loadFixedRateArgs(run: Omit<H2loadFixedRateRun, 'core'>): string[] {
+export function h2loadFixedRateArgs(run: Omit<H2loadFixedRateRun, 'core' | 'logFile'> & { readonly logFile?: string }): string[] {
   return [
     '-n',
     String(Math.round(run.ratePerSecond * run.seconds)),
@@ -91,8 +91,7 @@ export function h2loadFixedRateArgs(run: Omit<H2loadFixedRateRun, 'core'>): stri
     '1',
     '--rate-period',
     `${CLIENT_STAGGER_MS}ms`,
-    '--log-file',
-    run.logFile,
+    ...(run.logFile === undefined ? [] : ['--log-file', run.logFile]),
     ...targetArgs(run),
   ];
 }
@@ -144,6 +143,34 @@ export function startH2loadAtFixedRate(run: H2loadFixedRateRun): { pid: number; 
     requests: parseH2loadLog(await readFile(run.logFile, 'utf8')),
   }));
   return { pid: h2load.pid, result };
+}
+
+/** h2load's own summary of a fixed-rate run: counts, and its "time for request" line in ms. */
+export interface H2loadRateSummary {
+  readonly done: number;
+  /** Failed streams, errors, timeouts and non-2xx answers, over the whole run. */
+  readonly failed: number;
+  readonly requestTime: { readonly minMs: number; readonly maxMs: number; readonly meanMs: number };
+}
+
+/**
+ * A fixed-rate run without a per-request log, for runs too long to keep one
+ * (the soak): resolves with h2load's summary when it ends.
+ */
+export async function runH2loadAtFixedRate(run: Omit<H2loadFixedRateRun, 'logFile'>): Promise<H2loadRateSummary> {
+  const stdout = await startH2load(run.core, h2loadFixedRateArgs(run), run.seconds).output;
+  const summary = parseSummary(stdout);
+  const time = /time for request:\s+(\S+)\s+(\S+)\s+(\S+)/.exec(stdout);
+  if (!time) throw new Error(`cannot read h2load's request times:\n${stdout}`);
+  const [minMs, maxMs, meanMs] = [time[1], time[2], time[3]].map((text) => milliseconds(text ?? '')) as [number, number, number];
+  return { done: summary.done, failed: summary.failed + summary.errored + summary.non2xx, requestTime: { minMs, maxMs, meanMs } };
+}
+
+/** An h2load duration (`310us`, `1.60ms`, `2.01s`) in ms. */
+function milliseconds(text: string): number {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(text);
+  if (!match) throw new Error(`cannot read h2load's duration '${text}'`);
+  return Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2] as 'us' | 'ms' | 's'];
 }
 
 /**
