@@ -18,7 +18,7 @@ export type { HistogramSnapshot } from './fixed-histogram.js';
 export { GatewayTelemetry, SDK_LOAD_DELAY_MS } from './gateway-telemetry.js';
 export type { GatewayStatsSources, GatewayTelemetryOptions } from './gateway-telemetry.js';
 export { readTelemetryEnvironment } from './otel-environment.js';
-export type { OtlpProtocol, TelemetryEnvironment } from './otel-environment.js';
+export type { OtlpProtocol, TelemetryEnvironment, TraceSampling } from './otel-environment.js';
 export { redactedConfig } from './redacted-config.js';
 export { startServiceTelemetry } from './service-telemetry.js';
 export type { ServiceTelemetryOptions } from './service-telemetry.js';

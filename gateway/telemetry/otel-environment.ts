@@ -2,23 +2,30 @@
  * Reads the standard OpenTelemetry environment variables into what
  * Gatehouse exports: spans over OTLP, metrics over OTLP, a Prometheus
  * endpoint. Without them nothing is exported, no span is created and the
- * SDK stays unloaded (the gateway's admin HTTP port aside). The exporters
- * themselves read the rest (endpoints, headers, timeouts, compression,
- * certificates), the tracer provider the sampler (`OTEL_TRACES_SAMPLER`).
+ * SDK stays unloaded (the gateway's admin HTTP port aside). The sampler
+ * (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`) is checked here; the
+ * tracer provider reads it too. The exporters themselves read the rest
+ * (endpoints, headers, timeouts, compression, certificates).
  *
- * Deliberate difference from the specification's defaults: an unset
+ * Deliberate differences from the specification: an unset
  * `OTEL_TRACES_EXPORTER` or `OTEL_METRICS_EXPORTER` means `otlp` only when
  * an OTLP endpoint is set, so a replica without any OTEL_* variable exports
- * nothing and pays nothing.
+ * nothing and pays nothing; a sampler other than the built-in ones, or a
+ * ratio outside [0, 1], is refused instead of replaced by the default.
  */
 import { ValidationError } from '../errors.js';
 
 /** OTLP over HTTP; `grpc` is not supported. */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
+/** The specification's built-in samplers (`OTEL_TRACES_SAMPLER`), the ratio ones with their ratio (`OTEL_TRACES_SAMPLER_ARG`). */
+export type TraceSampling =
+  | { readonly name: 'always_on' | 'always_off' | 'parentbased_always_on' | 'parentbased_always_off' }
+  | { readonly name: 'traceidratio' | 'parentbased_traceidratio'; readonly ratio: number };
+
 export interface TelemetryEnvironment {
   /** Spans are exported over OTLP; absent: no span is ever created. */
-  readonly traces?: { readonly protocol: OtlpProtocol };
+  readonly traces?: { readonly protocol: OtlpProtocol; readonly sampling: TraceSampling };
   /** Metrics are pushed over OTLP every `intervalMs`. */
   readonly metrics?: { readonly protocol: OtlpProtocol; readonly intervalMs: number; readonly timeoutMs: number };
   /** `OTEL_METRICS_EXPORTER` names `prometheus`: a `/metrics` endpoint (the gateway has one on its admin HTTP port anyway). */
@@ -27,9 +34,17 @@ export interface TelemetryEnvironment {
 
 const NOTHING: TelemetryEnvironment = { prometheus: false };
 const PROTOCOLS: readonly string[] = ['http/protobuf', 'http/json'];
+const SAMPLERS: readonly TraceSampling['name'][] = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+];
 
 /**
- * @throws ValidationError naming the variable, for an exporter or protocol Gatehouse does not support.
+ * @throws ValidationError naming the variable, for an exporter, protocol or sampler Gatehouse does not support, or a bad value.
  * @example
  * const environment = readTelemetryEnvironment(process.env);
  * if (environment.traces) { … }
@@ -44,7 +59,7 @@ export function readTelemetryEnvironment(env: NodeJS.ProcessEnv): TelemetryEnvir
     list === undefined ? endpointFor(signal) : list.includes('otlp');
 
   return {
-    ...(exportsOtlp(traceExporters, 'TRACES') ? { traces: { protocol: protocol(env, 'TRACES') } } : {}),
+    ...(exportsOtlp(traceExporters, 'TRACES') ? { traces: { protocol: protocol(env, 'TRACES'), sampling: sampling(env) } } : {}),
     ...(exportsOtlp(metricExporters, 'METRICS')
       ? {
           metrics: {
@@ -85,6 +100,25 @@ function protocol(env: NodeJS.ProcessEnv, signal: 'TRACES' | 'METRICS'): OtlpPro
   const text = value(env, name) ?? 'http/protobuf';
   if (!PROTOCOLS.includes(text)) fail(name, `'${text}' is not supported (supported: ${PROTOCOLS.join(', ')})`);
   return text as OtlpProtocol;
+}
+
+function sampling(env: NodeJS.ProcessEnv): TraceSampling {
+  const name = value(env, 'OTEL_TRACES_SAMPLER')?.toLowerCase() ?? 'parentbased_always_on';
+  if (!isSampler(name)) fail('OTEL_TRACES_SAMPLER', `'${name}' is not supported (supported: ${SAMPLERS.join(', ')})`);
+  return name === 'traceidratio' || name === 'parentbased_traceidratio' ? { name, ratio: samplerRatio(env) } : { name };
+}
+
+function isSampler(name: string): name is TraceSampling['name'] {
+  return (SAMPLERS as readonly string[]).includes(name);
+}
+
+/** `OTEL_TRACES_SAMPLER_ARG` of a ratio sampler: the probability that a new trace is sampled, 1 when unset. */
+function samplerRatio(env: NodeJS.ProcessEnv): number {
+  const text = value(env, 'OTEL_TRACES_SAMPLER_ARG');
+  if (text === undefined) return 1;
+  const ratio = Number(text);
+  if (!(ratio >= 0 && ratio <= 1)) fail('OTEL_TRACES_SAMPLER_ARG', `must be a number from 0 to 1, got '${text}'`);
+  return ratio;
 }
 
 function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
