@@ -16,6 +16,7 @@ import { ATTR_HTTP_RESPONSE_STATUS_CODE } from '@opentelemetry/semantic-conventi
 import type { CheckOutcome } from '../authorizer.js';
 import { DecisionCode } from '../errors.js';
 import type { CheckSpanRecorder } from './check-telemetry.js';
+import { shouldStartSpan } from './sampling.js';
 
 export const CHECK_SPAN_NAME = 'envoy.service.auth.v3.Authorization/Check';
 
@@ -53,15 +54,24 @@ export function checkSpanAttributes(outcome: CheckOutcome): Attributes {
 }
 
 /**
+ * Without a traceparent (or with a malformed one) a Check's span is a root
+ * span, sampled with probability `rootSampling` before anything is made;
+ * with one, the tracer's sampler decides.
+ *
  * @example
- * checkTelemetry.attachSpans(new CheckSpans(sdk.tracer));
+ * checkTelemetry.attachSpans(new CheckSpans(sdk.tracer, sdk.rootSampling));
  */
 export class CheckSpans implements CheckSpanRecorder {
-  constructor(private readonly tracer: Tracer) {}
+  constructor(
+    private readonly tracer: Tracer,
+    private readonly rootSampling = 1,
+  ) {}
 
   record(outcome: CheckOutcome, startedAt: number, latencyMs: number): void {
     const headers = outcome.input?.request.headers;
     const parent = headers?.has('traceparent') ? propagator.extract(ROOT_CONTEXT, headers, requestHeaders) : ROOT_CONTEXT;
+    // A root span not sampled: no span at all, not even a non-recording one.
+    if (!shouldStartSpan(parent, this.rootSampling)) return;
     // Times as HrTime: a bare number is read as a performance or an epoch timestamp depending on the moment it is read.
     const span = this.tracer.startSpan(CHECK_SPAN_NAME, { kind: SpanKind.SERVER, startTime: hrTime(startedAt) }, parent);
     // Not sampled: nothing more to build.

@@ -2,7 +2,7 @@
  * The gateway's part of the SDK, loaded on demand by gateway-telemetry.ts:
  * starts the SDK with the Check histograms as a metric producer, registers
  * the gateway's instruments (the event loop's delay among them), and hands
- * the tracer to the Check telemetry.
+ * the tracer and its root sampling to the Check telemetry.
  */
 import { millisToHrTime } from '@opentelemetry/core';
 import type { CheckTelemetry } from './check-telemetry.js';
@@ -35,6 +35,6 @@ export async function startGatewaySdk(options: GatewaySdkOptions): Promise<Telem
   });
   registerGatewayMetrics(sdk.meter, { ...sources, checks: checks.counters });
   registerEventLoopDelayMetric(sdk.meter);
-  if (sdk.tracer !== undefined) checks.attachSpans(new CheckSpans(sdk.tracer));
+  if (sdk.tracer !== undefined) checks.attachSpans(new CheckSpans(sdk.tracer, sdk.rootSampling));
   return sdk;
 }

@@ -6,5 +6,6 @@
  */
 export { registerSharedStateMetrics } from './gateway-metrics.js';
 export type { SharedStateMetricSources } from './gateway-metrics.js';
+export { shouldStartSpan } from './sampling.js';
 export { INSTRUMENTATION_SCOPE } from './sdk.js';
 export type { TelemetrySdk } from './sdk.js';

@@ -3,9 +3,10 @@
  * Gatehouse exports: spans over OTLP, metrics over OTLP, a Prometheus
  * endpoint. Without them nothing is exported, no span is created and the
  * SDK stays unloaded (the gateway's admin HTTP port aside). The sampler
- * (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`) is checked here; the
- * tracer provider reads it too. The exporters themselves read the rest
- * (endpoints, headers, timeouts, compression, certificates).
+ * (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`) is read here too: the
+ * code making a span decides a root span before creating it (sampling.ts).
+ * The exporters themselves read the rest (endpoints, headers, timeouts,
+ * compression, certificates).
  *
  * Deliberate differences from the specification: an unset
  * `OTEL_TRACES_EXPORTER` or `OTEL_METRICS_EXPORTER` means `otlp` only when

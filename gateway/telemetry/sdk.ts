@@ -3,7 +3,9 @@
  * cold path): a meter provider with a Prometheus reader (its request handler
  * serves `/metrics`; no server of its own unless asked) and, when the
  * environment says so, an OTLP reader; a tracer provider with a batching
- * OTLP exporter when spans are exported. Nothing is registered globally.
+ * OTLP exporter when spans are exported, whose sampler records every root
+ * span it is asked for: the code making a span decides a root span first,
+ * with `rootSampling` (sampling.ts). Nothing is registered globally.
  *
  * The resource is `service.name` (overridden by `OTEL_SERVICE_NAME` or
  * `OTEL_RESOURCE_ATTRIBUTES`) and the SDK's own attributes. OpenTelemetry's
@@ -24,6 +26,7 @@ import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@ope
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from '../log.js';
 import type { OtlpProtocol, TelemetryEnvironment } from './otel-environment.js';
+import { rootSamplingProbability, tracerProviderSampler } from './sampling.js';
 
 /** The instrumentation scope of every meter and tracer. */
 export const INSTRUMENTATION_SCOPE = 'gatehouse';
@@ -44,8 +47,10 @@ export interface TelemetrySdkOptions {
 export interface TelemetrySdk {
   readonly resource: Resource;
   readonly meter: Meter;
-  /** Present when spans are exported. */
+  /** Present when spans are exported. Every root span it starts is sampled: start one only if `shouldStartSpan` says so. */
   readonly tracer?: Tracer;
+  /** The probability that a root span is sampled (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`); 0 without a tracer. */
+  readonly rootSampling: number;
   /** Serves the Prometheus text format; present with `prometheusHandler`. */
   readonly metricsHandler?: (request: IncomingMessage, response: ServerResponse) => void;
   /** Exports what is pending and stops; resolves within `graceMs` whatever the collector does. */
@@ -91,9 +96,10 @@ export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<T
 
   let tracerProvider: BasicTracerProvider | undefined;
   if (environment.traces) {
-    // BasicTracerProvider reads OTEL_TRACES_SAMPLER(_ARG), BatchSpanProcessor OTEL_BSP_*.
+    // BatchSpanProcessor reads OTEL_BSP_*.
     const processor = new BatchSpanProcessor(await otlpSpanExporter(environment.traces.protocol));
-    tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [processor] });
+    const sampler = tracerProviderSampler(environment.traces.sampling);
+    tracerProvider = new BasicTracerProvider({ resource, sampler, spanProcessors: [processor] });
   }
 
   const handler = prometheus;
@@ -101,6 +107,7 @@ export async function startTelemetrySdk(options: TelemetrySdkOptions): Promise<T
     resource,
     meter: meterProvider.getMeter(INSTRUMENTATION_SCOPE),
     ...(tracerProvider ? { tracer: tracerProvider.getTracer(INSTRUMENTATION_SCOPE) } : {}),
+    rootSampling: environment.traces ? rootSamplingProbability(environment.traces.sampling) : 0,
     ...(handler && options.prometheusHandler
       ? { metricsHandler: (request: IncomingMessage, response: ServerResponse) => handler.getMetricsRequestHandler(request, response) }
       : {}),

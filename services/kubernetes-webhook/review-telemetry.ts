@@ -18,7 +18,7 @@ import {
 } from '@opentelemetry/api';
 import { hrTime, W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { AccessReview, AccessVerdict } from '../../gateway/kubernetes/index.js';
-import { registerSharedStateMetrics, type SharedStateMetricSources } from '../../gateway/telemetry/lazy.js';
+import { registerSharedStateMetrics, shouldStartSpan, type SharedStateMetricSources } from '../../gateway/telemetry/lazy.js';
 import type { ReviewChannel, ReviewObserver, ReviewStats } from './reviews.js';
 import type { TokenReviewVerdict } from './types.js';
 import type { TraceContext } from '../shared/trace-context.js';
@@ -30,10 +30,13 @@ export const TOKEN_REVIEW_SPAN = 'authentication.k8s.io/v1 TokenReview';
 
 /**
  * @example
- * const reviews = new Reviews({ authorizer, tokens, log, observer: new ReviewTelemetry(sdk.tracer) });
+ * const reviews = new Reviews({ authorizer, tokens, log, observer: new ReviewTelemetry(sdk.tracer, sdk.rootSampling) });
  */
 export class ReviewTelemetry implements ReviewObserver {
-  constructor(private readonly tracer: Tracer | undefined) {}
+  constructor(
+    private readonly tracer: Tracer | undefined,
+    private readonly rootSampling: number,
+  ) {}
 
   accessReviewed(
     _review: AccessReview,
@@ -69,6 +72,7 @@ export class ReviewTelemetry implements ReviewObserver {
     if (this.tracer === undefined) return;
     // A child of the caller's trace when it sent one (kube-apiserver does with its tracing on).
     const parent = trace.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, trace, defaultTextMapGetter);
+    if (!shouldStartSpan(parent, this.rootSampling)) return;
     const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER, startTime: hrTime(startedAt), attributes }, parent);
     if (failed) span.setStatus({ code: SpanStatusCode.ERROR, message: 'a policy could not be evaluated' });
     span.end(hrTime(startedAt + latencyMs));

@@ -115,7 +115,7 @@ export async function startKubernetesWebhook(
     authorizer: () => policies.current(),
     tokens,
     log,
-    ...(telemetry && observed ? { observer: new observed.ReviewTelemetry(telemetry.tracer) } : {}),
+    ...(telemetry && observed ? { observer: new observed.ReviewTelemetry(telemetry.tracer, telemetry.rootSampling) } : {}),
   });
   if (telemetry && observed) {
     observed.registerReviewMetrics(telemetry.meter, {

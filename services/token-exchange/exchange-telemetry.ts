@@ -16,7 +16,12 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { hrTime, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { registerSharedStateMetrics, type SharedStateMetricSources, type TelemetrySdk } from '../../gateway/telemetry/lazy.js';
+import {
+  registerSharedStateMetrics,
+  shouldStartSpan,
+  type SharedStateMetricSources,
+  type TelemetrySdk,
+} from '../../gateway/telemetry/lazy.js';
 import { TokenExchanger, type TokenExchangerOptions } from './exchange.js';
 import type { TraceContext } from '../shared/trace-context.js';
 import type { ClientConnection, ExchangeOutcome, ExchangeRequest } from './types.js';
@@ -33,9 +38,11 @@ export const TOKEN_EXCHANGE_SPAN = 'gatehouse.tokenexchange.v1.TokenExchangeServ
 export class ExchangeTelemetry {
   private readonly exchanges: Counter;
   private readonly tracer: Tracer | undefined;
+  private readonly rootSampling: number;
 
   constructor(sdk: TelemetrySdk, sources: SharedStateMetricSources) {
     this.tracer = sdk.tracer;
+    this.rootSampling = sdk.rootSampling;
     this.exchanges = registerExchangeMetrics(sdk.meter, sources);
   }
 
@@ -51,13 +58,11 @@ export class ExchangeTelemetry {
       : { 'gatehouse.exchange.result': 'refused', 'gatehouse.exchange.error': outcome.error.error };
     this.exchanges.add(1, outcome.ok ? { result: 'issued', error: '' } : { result: 'refused', error: outcome.error.error });
     if (this.tracer === undefined) return;
+    // A child of the caller's trace when it sent one.
+    const parent = trace.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, trace, defaultTextMapGetter);
+    if (!shouldStartSpan(parent, this.rootSampling)) return;
     this.tracer
-      .startSpan(
-        TOKEN_EXCHANGE_SPAN,
-        { kind: SpanKind.SERVER, startTime: hrTime(startedAt), attributes },
-        // A child of the caller's trace when it sent one.
-        trace.traceparent === undefined ? ROOT_CONTEXT : propagator.extract(ROOT_CONTEXT, trace, defaultTextMapGetter),
-      )
+      .startSpan(TOKEN_EXCHANGE_SPAN, { kind: SpanKind.SERVER, startTime: hrTime(startedAt), attributes }, parent)
       .end(hrTime(startedAt + latencyMs));
   }
 }

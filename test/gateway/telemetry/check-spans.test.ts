@@ -1,14 +1,17 @@
 /**
  * The Check span with the real SDK (an in-memory exporter): its parent,
- * timing and attributes, what it never carries, and that a Check answered
- * before the SDK was loaded still gets its span.
+ * timing and attributes, what it never carries, that a Check answered
+ * before the SDK was loaded still gets its span, and sampling: a root span
+ * decided before anything is made, a child by the configured sampler.
  */
 import test from 'ava';
+import type { Tracer } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { CheckOutcome } from '../../../gateway/authorizer.js';
 import { DecisionCode } from '../../../gateway/errors.js';
 import { CHECK_SPAN_NAME, CheckSpans, checkSpanAttributes } from '../../../gateway/telemetry/check-spans.js';
-import { CheckTelemetry, MAX_PENDING_SPANS } from '../../../gateway/telemetry/index.js';
+import { CheckTelemetry, MAX_PENDING_SPANS, type TraceSampling } from '../../../gateway/telemetry/index.js';
+import { rootSamplingProbability, tracerProviderSampler } from '../../../gateway/telemetry/sampling.js';
 import { checkInput } from '../../helpers/check-input.js';
 
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
@@ -43,10 +46,31 @@ function outcome(headers: Record<string, string> = {}): CheckOutcome {
   };
 }
 
-function inMemoryTracer() {
+/** A tracer of the SDK's own default sampler, or of Gatehouse's for `sampling`. */
+function inMemoryTracer(sampling?: TraceSampling) {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new BasicTracerProvider({
+    ...(sampling ? { sampler: tracerProviderSampler(sampling) } : {}),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
   return { exporter, tracer: provider.getTracer('test') };
+}
+
+/** `tracer`, counting the spans asked of it. */
+function countingStartSpan(tracer: Tracer): { tracer: Tracer; calls: () => number } {
+  let calls = 0;
+  return {
+    tracer: {
+      startSpan: (...args) => {
+        calls++;
+        return tracer.startSpan(...args);
+      },
+      startActiveSpan: () => {
+        throw new Error('Check spans are never active');
+      },
+    },
+    calls: () => calls,
+  };
 }
 
 test('a Check span: child of the request traceparent, server kind, timed from receipt to answer, with the decision', (t) => {
@@ -106,4 +130,60 @@ test('Checks answered before the SDK is loaded get their spans when it is; witho
   untraced.answered(outcome(), performance.now(), 1);
   untraced.attachSpans(new CheckSpans(tracer));
   t.is(exporter.getFinishedSpans().length, MAX_PENDING_SPANS + 1, 'nothing was held for spans');
+});
+
+test('root sampling 0: a Check without a traceparent asks the tracer for nothing; a sampled traceparent gets its span, an unsampled one none', (t) => {
+  const sampling: TraceSampling = { name: 'parentbased_traceidratio', ratio: 0 };
+  const { exporter, tracer } = inMemoryTracer(sampling);
+  const counted = countingStartSpan(tracer);
+  const spans = new CheckSpans(counted.tracer, rootSamplingProbability(sampling));
+  for (let i = 0; i < 100; i++) spans.record(outcome(), performance.now(), 1);
+  spans.record(outcome({ traceparent: 'not-a-traceparent' }), performance.now(), 1);
+  spans.record(outcome({ traceparent: '00-00000000000000000000000000000000-0000000000000000-01' }), performance.now(), 1);
+  t.is(counted.calls(), 0, 'no span made, not even a non-recording one');
+  t.is(exporter.getFinishedSpans().length, 0);
+
+  spans.record(outcome({ traceparent: TRACEPARENT }), performance.now(), 1);
+  t.is(exporter.getFinishedSpans()[0]?.parentSpanContext?.spanId, 'b7ad6b7169203331', 'the parent sampled it');
+  spans.record(outcome({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00' }), performance.now(), 1);
+  t.is(exporter.getFinishedSpans().length, 1, 'the parent did not');
+});
+
+test('root sampling 0.5: about half of 4,000 root Checks get a span', (t) => {
+  const sampling: TraceSampling = { name: 'parentbased_traceidratio', ratio: 0.5 };
+  const { exporter, tracer } = inMemoryTracer(sampling);
+  const spans = new CheckSpans(tracer, rootSamplingProbability(sampling));
+  for (let i = 0; i < 4000; i++) spans.record(outcome(), performance.now(), 1);
+  // 2,000 expected, standard deviation about 32: this range is ten of them either side.
+  const made = exporter.getFinishedSpans().length;
+  t.true(made >= 1700 && made <= 2300, `${made} spans`);
+  t.true(
+    exporter.getFinishedSpans().every((span) => span.parentSpanContext === undefined),
+    'each a root span',
+  );
+});
+
+test('traceidratio: a Check with a traceparent is sampled by its trace id, whatever the parent decided', (t) => {
+  const sampling: TraceSampling = { name: 'traceidratio', ratio: 0.5 };
+  const { exporter, tracer } = inMemoryTracer(sampling);
+  const spans = new CheckSpans(tracer, rootSamplingProbability(sampling));
+  // The ratio sampler keeps a trace id whose 32-bit words XOR below ratio × 2³²: 1 is, 0xffffffff is not.
+  spans.record(outcome({ traceparent: '00-00000000000000000000000000000001-b7ad6b7169203331-00' }), performance.now(), 1);
+  spans.record(outcome({ traceparent: '00-ffffffff000000000000000000000000-b7ad6b7169203331-01' }), performance.now(), 1);
+  t.deepEqual(
+    exporter.getFinishedSpans().map((span) => span.spanContext().traceId),
+    ['00000000000000000000000000000001'],
+  );
+});
+
+test('root sampling probability of each sampler', (t) => {
+  const rows: [TraceSampling, number][] = [
+    [{ name: 'always_on' }, 1],
+    [{ name: 'parentbased_always_on' }, 1],
+    [{ name: 'always_off' }, 0],
+    [{ name: 'parentbased_always_off' }, 0],
+    [{ name: 'traceidratio', ratio: 0.25 }, 0.25],
+    [{ name: 'parentbased_traceidratio', ratio: 0.01 }, 0.01],
+  ];
+  for (const [sampling, probability] of rows) t.is(rootSamplingProbability(sampling), probability, sampling.name);
 });

@@ -5,7 +5,8 @@
  * it, and the spans and metrics the real OTLP exporters push to a collector
  * in this test. Neither ever carries a token, a user's principal or a
  * header value; `/config` never a password; `/readyz` says 503 while the
- * gateway drains; without OTEL_* trace variables no span leaves it.
+ * gateway drains; without OTEL_* trace variables no span leaves it, and a
+ * sampler at ratio 0 exports only the children of sampled traces.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -224,6 +225,39 @@ test('the default OTLP protocol is protobuf: the span of a traced Check arrives 
   const [body] = collector.received.filter((entry) => entry.path === '/v1/traces');
   t.is(body?.contentType, 'application/x-protobuf');
   t.true(body?.body.includes(Buffer.from(TRACE_ID, 'hex')), 'the binary trace id of the traceparent is in the export');
+});
+
+test('parentbased_traceidratio at 0: no root span is exported, the child of a sampled traceparent is', async (t) => {
+  const collector = await startOtlpCollector();
+  t.teardown(() => collector.close());
+  const gatehouse = await startGatehouse(
+    { config, policies: policies('https://idp.example', 'https://idp.example/jwks.json') },
+    {
+      ...otlpEnvironment(collector.endpoint),
+      OTEL_METRICS_EXPORTER: 'none',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0',
+    },
+  );
+  t.teardown(() => gatehouse.stop());
+  const authz = connect(AUTHZ, gatehouse.address);
+  t.teardown(() => authz.close());
+  const check = (headers: Record<string, string>) =>
+    authz.call('Check', {
+      attributes: {
+        source: { principal: REMINDER },
+        destination: { principal: TODOS },
+        request: { http: { method: 'GET', path: '/', headers } },
+      },
+    });
+  for (let i = 0; i < 20; i++) await check({});
+  await check({ traceparent: TRACEPARENT });
+  // The root Checks came first: a span of theirs would be in the same export or an earlier one.
+  const spans = await collector.waitForSpans((received) => received.length > 0);
+  t.deepEqual(
+    spans.map((span) => [span.traceId, span.parentSpanId]),
+    [[TRACE_ID, PARENT_SPAN_ID]],
+  );
 });
 
 test('/readyz is 200 while serving and 503 while draining; /healthz stays 200; other paths and methods are refused', async (t) => {
