@@ -2,11 +2,12 @@
  * Which spans are made, from `OTEL_TRACES_SAMPLER` and its ratio as
  * otel-environment.ts read them, decided in two places. A root span (no
  * valid parent span context) is decided by the code about to make it, with
- * `rootSamplingProbability` and `shouldStartSpan`, before anything is created: a
- * Check that will not be traced makes no span at all (a non-recording span
- * costs ids, a sampler call and an object, about 3 µs per Check). The
- * tracer provider's sampler therefore records every root span it is asked
- * for and leaves a span with a parent to the configured sampler.
+ * `rootSamplingProbability` and `shouldStartSpan`, before anything is
+ * created: a Check starting a trace that is not sampled makes no span at all
+ * (a non-recording span costs ids, a sampler call and an object, about 3 µs
+ * per Check). The tracer provider's sampler therefore records every root
+ * span it is asked for and leaves a span with a parent to the configured
+ * sampler.
  */
 import { trace, type Attributes, type Context, type Link, type SpanKind } from '@opentelemetry/api';
 import {
