@@ -6,8 +6,9 @@
  * code; YAML, flow YAML and JSON of the same documents load to the same
  * model; a mutated document, or random YAML, is loaded or refused with a
  * ValidationError naming file#document and the field, never another
- * exception; and DENY or AUDIT policies never allow what the set without
- * them denies.
+ * exception; DENY or AUDIT policies never allow what the set without
+ * them denies; and shadow policies never change a live decision, while
+ * their candidate decides as the same policies would enforced.
  */
 import { isDeepStrictEqual } from 'node:util';
 import test from 'ava';
@@ -18,6 +19,7 @@ import { parseRequestAuthentications, validateRequestAuthentication } from '../.
 import {
   compilePolicySet,
   evaluate,
+  evaluateShadow,
   parseDelegationPolicies,
   parsePolicyDocuments,
   validateDelegationPolicy,
@@ -439,6 +441,42 @@ test('DENY and AUDIT policies never allow a request the set without them denies 
         const without = compile(named(others, 'other'));
         const withThem = compile([...named(others, 'other'), ...named(denyOrAudit, 'deny-or-audit')]);
         return inputs.every((input) => !evaluate(withThem, input).allowed || evaluate(without, input).allowed);
+      },
+    ),
+    { numRuns: numRuns(200) },
+  );
+  t.pass();
+});
+
+test('shadow policies never change the live decision, and the candidate decides as the same policies would enforced', (t) => {
+  const compile = (documents: readonly Document[]) =>
+    compilePolicySet(parsePolicyDocuments(source(yamlStream(documents)), policyOptions), policyOptions);
+  // The generated documents may carry a shadow annotation of their own: each side sets its own.
+  const withAnnotations = (document: Document, annotations: Document): Document => ({
+    ...document,
+    metadata: { ...(document.metadata as Document), annotations },
+  });
+  const enforced = (document: Document) => withAnnotations(document, {});
+  const outcome = ({ allowed, code, policy }: { allowed: boolean; code: string; policy?: string }) => ({ allowed, code, policy });
+  fc.assert(
+    fc.property(
+      fc.array(authorizationPolicies(), { maxLength: 3 }),
+      fc.array(authorizationPolicies(), { minLength: 1, maxLength: 3 }),
+      fc.constantFrom('istio.io/dry-run', 'gatehouse.dev/shadow'),
+      fc.array(checkInputs, { minLength: 1, maxLength: 4 }),
+      (live, candidates, annotation, inputs) => {
+        const livePolicies = named(live, 'live').map(enforced);
+        const liveOnly = compile(livePolicies);
+        const shadows = named(candidates, 'shadow').map((document) => withAnnotations(document, { [annotation]: 'true' }));
+        const withShadows = compile([...livePolicies, ...shadows]);
+        const allEnforced = compile([...livePolicies, ...named(candidates, 'shadow').map(enforced)]);
+        return inputs.every((input) => {
+          const decision = evaluate(withShadows, input);
+          if (!isDeepStrictEqual(outcome(decision), outcome(evaluate(liveOnly, input)))) return false;
+          // Without a shadow policy for the workload there is no candidate, and the enforced set then decides like the live one.
+          const candidate = evaluateShadow(withShadows, input, decision)?.decision ?? decision;
+          return candidate.allowed === evaluate(allEnforced, input).allowed;
+        });
       },
     ),
     { numRuns: numRuns(200) },
