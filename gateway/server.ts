@@ -186,5 +186,16 @@ function explainResponse(outcome: CheckOutcome): Record<string, unknown> {
       matched: trace.matched,
       rule: trace.rule,
     })),
+    ...(outcome.shadow === undefined
+      ? {}
+      : {
+          shadow: {
+            outcome: outcome.shadow.decision.allowed ? 'OUTCOME_ALLOW' : 'OUTCOME_DENY',
+            code: outcome.shadow.decision.code,
+            reason: outcome.shadow.decision.reason,
+            policies: outcome.shadow.policies,
+            diverged: outcome.shadow.diverged,
+          },
+        }),
   };
 }

@@ -125,6 +125,47 @@ test('Explain returns the decision and the policies considered', async (t) => {
   t.true((explained.policies as { policy: string }[]).some((p) => p.policy === 'default/todos-viewer-allow'));
 });
 
+test('Explain also says what the shadow policies would decide, without changing the decision', async (t) => {
+  const policies = {
+    'allow-get.yaml': `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: todos-read, namespace: default }
+spec:
+  action: ALLOW
+  rules: [{ to: [{ operation: { methods: [GET] } }] }]
+`,
+    // A DENY being rolled out: evaluated and reported, not enforced.
+    'deny-candidate.yaml': `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: no-reminder, namespace: default, annotations: { istio.io/dry-run: "true" } }
+spec:
+  action: DENY
+  rules: [{ from: [{ source: { principals: [cluster.local/ns/default/sa/reminder] } }] }]
+`,
+  };
+  const fixture = await writeFixture({ policies });
+  const gatehouse = await startGatehouse({ configFile: fixture.configFile });
+  t.teardown(() => gatehouse.stop());
+  const policy = connect('gatehouse.policy.v1.PolicyService', gatehouse.address);
+  t.teardown(() => policy.close());
+  const explained = await policy.call<Record<string, unknown>>('Explain', {
+    source_principal: REMINDER,
+    destination_principal: TODOS,
+    method: 'GET',
+    path: '/todos/1',
+  });
+  t.is(explained.outcome, 'OUTCOME_ALLOW', 'the shadow DENY does not decide');
+  t.like(explained.shadow, { outcome: 'OUTCOME_DENY', code: 'POLICY_DENIED', policies: ['default/no-reminder'], diverged: true });
+  const unaffected = await policy.call<Record<string, unknown>>('Explain', {
+    source_principal: 'spiffe://cluster.local/ns/default/sa/share',
+    destination_principal: TODOS,
+    method: 'GET',
+    path: '/todos/1',
+  });
+  t.is(unaffected.outcome, 'OUTCOME_ALLOW');
+  t.like(unaffected.shadow, { outcome: 'OUTCOME_ALLOW', diverged: false });
+});
+
 test('policy files are reloaded on change; an invalid set is rejected and the last good set keeps serving', async (t) => {
   const allowGet = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
