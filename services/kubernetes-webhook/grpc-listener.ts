@@ -8,6 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadPackageDefinition, reflectionDefinition } from '../../gateway/envoy/descriptors.js';
 import { HealthStatus } from '../../gateway/health.js';
+import { bindGrpcServer, closeGrpcServer } from '../shared/listeners.js';
 import { traceContextOfMetadata } from '../shared/trace-context.js';
 import type { Logger } from '../../gateway/log.js';
 import { isAllowedClient } from './client-names.js';
@@ -88,32 +89,13 @@ export async function startGrpcListener(options: GrpcListenerOptions): Promise<R
   server.addService(definition[HEALTH_SERVICE] as grpc.ServiceDefinition, health.handlers());
   await addReflection(server, options.log);
 
-  const port = await new Promise<number>((resolve, reject) => {
-    const credentials = grpc.ServerCredentials.createSsl(
-      options.tls.clientCa,
-      [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
-      true,
-    );
-    server.bindAsync(`${options.host}:${options.port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
-  });
-  return {
-    port,
-    health,
-    close: (graceMs) =>
-      new Promise<void>((resolve) => {
-        health.setAll('NOT_SERVING');
-        health.closeWatchers();
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        force.unref();
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
-  };
+  const credentials = grpc.ServerCredentials.createSsl(
+    options.tls.clientCa,
+    [{ cert_chain: options.tls.cert, private_key: options.tls.key }],
+    true,
+  );
+  const port = await bindGrpcServer(server, options.host, options.port, credentials);
+  return { port, health, close: (graceMs) => closeGrpcServer(server, health, graceMs) };
 }
 
 /** PERMISSION_DENIED for a verified certificate whose holder is not allowed; the handshake already refused unverified ones. */

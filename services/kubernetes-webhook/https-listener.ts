@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../gateway/log.js';
+import { closeHttpsServer } from '../shared/listeners.js';
 import { readRequestBody } from '../shared/request-body.js';
 import { traceContextOfHeaders } from '../shared/trace-context.js';
 import { isAllowedClient } from './client-names.js';
@@ -93,16 +94,7 @@ export async function startHttpsListener(options: HttpsListenerOptions): Promise
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: (graceMs) =>
-      new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.closeAllConnections(), graceMs);
-        force.unref();
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      }),
+    close: (graceMs) => closeHttpsServer(server, graceMs),
   };
 }
 

@@ -3,7 +3,7 @@
  * configuration (failing fast), serve, and on SIGTERM/SIGINT stop taking
  * exchanges, finish those in flight and exit.
  */
-import { createLogger } from '../../gateway/log.js';
+import { runServeCommand } from '../shared/serve-command.js';
 import { loadTokenExchangeConfig } from './config.js';
 import { startTokenExchange } from './service.js';
 
@@ -20,26 +20,10 @@ and gRPC (gatehouse.tokenexchange.v1.TokenExchangeService). See docs/token-excha
  * @example
  * await runTokenExchange(['serve'], 'deploy/token-exchange.yaml');
  */
-export async function runTokenExchange(args: readonly string[], configPath: string | undefined): Promise<number> {
-  const [subcommand] = args;
-  if (subcommand !== 'serve') {
-    process.stderr.write(
-      subcommand === undefined ? TOKEN_EXCHANGE_USAGE : `unknown token-exchange command '${subcommand}'\n\n${TOKEN_EXCHANGE_USAGE}`,
-    );
-    return 2;
-  }
-  if (configPath === undefined) {
-    process.stderr.write(`token-exchange serve needs --config <file>\n\n${TOKEN_EXCHANGE_USAGE}`);
-    return 2;
-  }
-  const config = await loadTokenExchangeConfig(configPath);
-  const log = createLogger(config.log.level).child({ component: 'token-exchange' });
-  const service = await startTokenExchange(config, { log, env: process.env });
-  const stop = (signal: string): void => {
-    log.info({ signal }, 'shutting down');
-    void service.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-  return 0;
+export function runTokenExchange(args: readonly string[], configPath: string | undefined): Promise<number> {
+  return runServeCommand(
+    { name: 'token-exchange', usage: TOKEN_EXCHANGE_USAGE, load: loadTokenExchangeConfig, start: startTokenExchange },
+    args,
+    configPath,
+  );
 }

@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { loadPackageDefinition } from '../../gateway/envoy/descriptors.js';
 import { HealthStatus } from '../../gateway/health.js';
+import { bindGrpcServer, closeGrpcServer } from '../shared/listeners.js';
 import { traceContextOfMetadata } from '../shared/trace-context.js';
 import type { Logger } from '../../gateway/log.js';
 import type { TokenExchanger } from './exchange.js';
@@ -83,29 +84,8 @@ export async function startGrpcListener(options: GrpcListenerOptions): Promise<R
   });
   server.addService(definition[HEALTH_SERVICE] as grpc.ServiceDefinition, health.handlers());
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, credentialsOf(options.tls), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    );
-  });
-  return {
-    port,
-    health,
-    close: (graceMs) =>
-      new Promise<void>((resolve) => {
-        health.setAll('NOT_SERVING');
-        health.closeWatchers();
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        force.unref();
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
-  };
+  const port = await bindGrpcServer(server, options.host, options.port, credentialsOf(options.tls));
+  return { port, health, close: (graceMs) => closeGrpcServer(server, health, graceMs) };
 }
 
 /** gRPC has no "absent" string: an empty field is an absent parameter; an empty grant_type means token exchange. */
