@@ -13,7 +13,7 @@ import type { TokenExchangeConfig } from './config.js';
 import { loadDelegationRules, type DelegationRules } from './delegation.js';
 import { TokenExchanger, type TokenExchangerOptions } from './exchange.js';
 import { startGrpcListener, type RunningGrpcListener } from './grpc-listener.js';
-import { startHttpsListener } from './https-listener.js';
+import { startHttpsListener, type RunningHttpsListener } from './https-listener.js';
 import { MintedTokenCache } from './minted-token-cache.js';
 import { loadSigningKeys } from './signing-keys.js';
 import { issuerRuleOf, TokenValidator } from './token-validator.js';
@@ -93,26 +93,41 @@ export async function startTokenExchange(
   const exchanger = observed ? observed.exchanger(exchangerOptions) : new TokenExchanger(exchangerOptions);
 
   let serving = true;
-  const https = await startHttpsListener({
-    host: config.listen.host,
-    port: config.listen.httpsPort,
-    tls,
-    issuer: config.issuer,
-    tokenPath: config.tokenPath,
-    maxBodyBytes: config.limits.maxBodyBytes,
-    exchanger,
-    keys: () => keys,
-    serving: () => serving,
-    log,
-  });
-  const grpc = await startGrpcListener({
-    host: config.listen.host,
-    port: config.listen.grpcPort,
-    tls,
-    maxMessageBytes: config.limits.maxBodyBytes,
-    exchanger,
-    log,
-  });
+  // What runs in the background, stopped on close, or at once when a listener cannot start.
+  const stopBackground = async (): Promise<void> => {
+    registry.close();
+    await redis?.close();
+    await telemetry?.shutdown();
+  };
+  let https: RunningHttpsListener | undefined;
+  let grpc: RunningGrpcListener;
+  try {
+    https = await startHttpsListener({
+      host: config.listen.host,
+      port: config.listen.httpsPort,
+      tls,
+      issuer: config.issuer,
+      tokenPath: config.tokenPath,
+      maxBodyBytes: config.limits.maxBodyBytes,
+      exchanger,
+      keys: () => keys,
+      serving: () => serving,
+      log,
+    });
+    grpc = await startGrpcListener({
+      host: config.listen.host,
+      port: config.listen.grpcPort,
+      tls,
+      maxMessageBytes: config.limits.maxBodyBytes,
+      exchanger,
+      log,
+    });
+  } catch (error) {
+    // A port taken: nothing may stay open behind the error.
+    await https?.close(0);
+    await stopBackground();
+    throw error;
+  }
   log.info(
     {
       httpsPort: https.port,
@@ -135,9 +150,7 @@ export async function startTokenExchange(
         serving = false;
         const graceMs = config.drainSeconds * 1000;
         await Promise.all([https.close(graceMs), grpc.close(graceMs)]);
-        registry.close();
-        await redis?.close();
-        await telemetry?.shutdown();
+        await stopBackground();
         log.info('token exchange stopped');
       })()),
   };

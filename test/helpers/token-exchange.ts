@@ -99,6 +99,9 @@ export interface ServiceOptions {
   /** `issuer`; by default the listener's own URL. Replicas of one deployment share it. */
   readonly issuer?: string;
   readonly log?: Logger;
+  /** Listener ports; free ones by default. */
+  readonly httpsPort?: number;
+  readonly grpcPort?: number;
 }
 
 export interface TestService {
@@ -119,7 +122,8 @@ export async function startService(env: Environment, options: ServiceOptions = {
   const policiesDir = path.join(base, 'policies');
   await mkdir(policiesDir);
   for (const [name, text] of Object.entries(options.policies ?? {})) await writeFile(path.join(policiesDir, name), text);
-  const [httpsPort, grpcPort] = [await freePort(), await freePort()];
+  const httpsPort = options.httpsPort ?? (await freePort());
+  const grpcPort = options.grpcPort ?? (await freePort());
   const baseUrl = `https://127.0.0.1:${httpsPort}`;
   const issuer = options.issuer ?? baseUrl;
   const yaml = [

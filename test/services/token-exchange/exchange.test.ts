@@ -4,6 +4,7 @@
  * the subject tokens' issuer and another for actor tokens, DelegationPolicy
  * files, and minted tokens verified with the JWKS the service publishes.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import test from 'ava';
 import type * as grpc from '@grpc/grpc-js';
 import { decodeProtectedHeader } from 'jose';
@@ -24,6 +25,7 @@ import {
   type Environment,
   type TestService,
 } from '../../helpers/token-exchange.js';
+import { freePort } from '../../helpers/redis.js';
 import { epochSeconds, generateTestKey, signToken } from '../../helpers/tokens.js';
 
 let env: Environment;
@@ -414,4 +416,18 @@ test('gRPC health: the service reports SERVING', async (t) => {
   );
   t.teardown(() => health.close());
   t.deepEqual(await health.call('Check', { service: 'gatehouse.tokenexchange.v1.TokenExchangeService' }), { status: 'SERVING' });
+});
+
+test('a gRPC port already taken fails start-up and leaves nothing listening (the HTTPS port is free again)', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => taken.close());
+  const httpsPort = await freePort();
+  await t.throwsAsync(startService(env, { httpsPort, grpcPort: (taken.address() as AddressInfo).port }), {
+    message: /bind|EADDRINUSE|No address added/i,
+  });
+  const again = createServer();
+  await new Promise<void>((resolve, reject) => again.once('error', reject).listen(httpsPort, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => again.close(() => resolve()));
+  t.pass();
 });
