@@ -401,14 +401,15 @@ const randomTexts = fc.oneof(
   aliasBombs.map(({ text }) => text),
 );
 
-test('random YAML (text, structures, streams with junk, alias bombs) is loaded or refused with a ValidationError naming the file, within a second', (t) => {
+test('random YAML (text, structures, streams with junk, alias bombs) is loaded or refused with a ValidationError naming the file, in bounded time', (t) => {
   fc.assert(
     fc.property(randomTexts, (text) => {
       const started = performance.now();
       const outcome = loadOrRefusal(() => loadAll([{ file: randomFile, text }]));
       const refusedClearly =
         outcome.ok || (outcome.error.file === randomFile && outcome.error.message.startsWith(randomFile) && outcome.error.problem !== '');
-      return refusedClearly && performance.now() - started < 1000;
+      // Each case takes milliseconds; the bound is loose enough for a loaded machine and far below what an expanding alias bomb would take.
+      return refusedClearly && performance.now() - started < 5000;
     }),
     { numRuns: numRuns(400) },
   );
