@@ -18,7 +18,7 @@ import { startTokenGateway, tokenRequest } from './token-gateway.js';
 const FETCH_TIMEOUT_MS = 500;
 const UNKNOWN_KID_COOLDOWN_MS = 1000;
 /** Time for the machine to schedule what follows a recovery; generous for a loaded 2-core CI runner. */
-const SCHEDULING_ALLOWANCE_MS = 1500;
+const SCHEDULING_ALLOWANCE_MS = 3000;
 const NO_MATCHING_KEY = 'Unauthorized TOKEN_NO_MATCHING_KEY';
 
 async function keySetFault(t: ExecutionContext, faults: readonly JwksServerMode[]): Promise<readonly CheckRecord[]> {

@@ -15,7 +15,7 @@ import { metricTotal } from './metrics.js';
 /** The watcher waits this long after the last change before it reloads (gateway/policy/watch.ts). */
 const RELOAD_DEBOUNCE_MS = 150;
 /** Time for the machine to schedule what follows a recovery; generous for a loaded 2-core CI runner. */
-const SCHEDULING_ALLOWANCE_MS = 1500;
+const SCHEDULING_ALLOWANCE_MS = 3000;
 const DENIED = 'Forbidden NO_ALLOW_MATCH';
 const REJECTED = 'policy set rejected; the last good set keeps serving';
 

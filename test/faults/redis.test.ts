@@ -19,7 +19,7 @@ const MAX_RECONNECT_DELAY_MS = 2100;
 /** How often the gateway updates its `gatehouse.shared-state` health entry (gateway/cli/serve.ts). */
 const HEALTH_UPDATE_MS = 1000;
 /** Time for the machine to schedule what follows a recovery (a Check, a poll); generous for a loaded 2-core CI runner. */
-const SCHEDULING_ALLOWANCE_MS = 1500;
+const SCHEDULING_ALLOWANCE_MS = 3000;
 
 async function redisGateway(redisUrl: string): Promise<{ gateway: TokenGateway; keyPrefix: string }> {
   const keyPrefix = uniquePrefix('faults');
