@@ -56,7 +56,11 @@ test('a 300 ms stall of the event loop is the max of its window and gone from th
   await delay(windowMs);
   const calm = await readDelay(reader);
   t.truthy(calm);
-  t.true((calm?.['1'] ?? Infinity) < 0.25, `max ${calm?.['1']} s in the window after the stall`);
+  // The stall is gone: the next window's worst delay is below the stall's (on a loaded machine it need not be near zero).
+  t.true(
+    (calm?.['1'] ?? Infinity) < (stalled?.['1'] ?? 0),
+    `max ${calm?.['1']} s in the window after the stall, ${stalled?.['1']} s in its own`,
+  );
 });
 
 test('the gateway serves the event loop delay on /metrics, p50 ≤ p99 ≤ max, once a window is complete', async (t) => {
