@@ -28,7 +28,7 @@ import { writeGatehouseFixture } from './gatehouse-fixture.js';
 import { runH2load } from './h2load.js';
 import { counterDelta, freshKeyPrefix, pinRedis, redisCounters, type RedisCounters } from './jwt-fixture.js';
 import { runLoadGenerator, writeBodies } from './load-client.js';
-import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, freePort, spawnServer, type ServerProcess } from './processes.js';
+import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, cpuProfileOptions, freePort, spawnServer, type ServerProcess } from './processes.js';
 import { table, type BenchmarkReport, type TargetOutcome } from './report.js';
 import { formatNumber, formatRatio, formatSummary, summarize } from './stats.js';
 import type * as protoLoader from '@grpc/proto-loader';
@@ -235,7 +235,7 @@ async function timedRun(
           args: ['serve', '--config', scenario.configFile],
           core: cores.server,
           port,
-          nodeOptions: options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [],
+          nodeOptions: cpuProfileOptions(options.profileDir),
         })
       : spawnServer({ script: NULL_SERVER, core: cores.server, port });
   try {

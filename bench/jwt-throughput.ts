@@ -36,7 +36,7 @@ import {
 import { signJwt, TOKEN_ALGORITHMS, userClaims, type TokenAlgorithm } from './jwt-tokens.js';
 import { runLoadGenerator, writeBodies } from './load-client.js';
 import type { ClosedLoopResult } from './load-generator.js';
-import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, freePort, spawnServer, type ServerProcess } from './processes.js';
+import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, cpuProfileOptions, freePort, spawnServer, type ServerProcess } from './processes.js';
 import { PROC_NOTE, cpuSecondsPerThousand, measureDuringLoad, usageCells, type ProcessUsage } from './proc-stats.js';
 import { table, type BenchmarkReport, type TargetOutcome } from './report.js';
 import { formatNumber, formatRatio, formatSummary, summarize, type Summary } from './stats.js';
@@ -238,7 +238,7 @@ async function timedRun(
       args: ['serve', '--config', configFile],
       core: cores.server,
       port,
-      nodeOptions: options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [],
+      nodeOptions: cpuProfileOptions(options.profileDir),
     });
   } else {
     server = spawnServer({ script: NULL_SERVER, core: cores.server, port });

@@ -45,6 +45,11 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Node options that make a server write V8 CPU profiles into `dir` (`--cpu-prof`); none without a directory. */
+export function cpuProfileOptions(dir: string | undefined): string[] {
+  return dir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', dir];
+}
+
 export interface ServerProcess {
   readonly child: ChildProcess;
   /** The Node process's id (`taskset` execs it, so the id is the same when pinned). */

@@ -19,21 +19,15 @@ import { DEMO_WORKLOADS, configYaml, demoPolicyFiles, writeGatehouseFixture } fr
 import { h2loadArgs, runH2load } from './h2load.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import { throughputPolicies } from './policies.js';
-import { GATEHOUSE_CLI, cpuPlan, freePort, spawnServer } from './processes.js';
+import { GATEHOUSE_CLI, cpuPlan, cpuProfileOptions, freePort, spawnServer } from './processes.js';
+import { THROUGHPUT_DEFAULTS, type ThroughputOptions } from './throughput.js';
 import { table, type BenchmarkReport } from './report.js';
 import { formatNumber, formatRatio, formatSummary, summarize } from './stats.js';
 
-export interface TelemetryBenchOptions {
-  readonly repetitions: number;
-  readonly durationSeconds: number;
-  readonly warmupSeconds: number;
-  readonly clients: number;
-  readonly streams: number;
-  /** Each Gatehouse writes a V8 CPU profile here when set (`--cpu-prof`). */
-  readonly profileDir?: string;
-}
+/** The throughput benchmark's load and repetitions, with profiles per mode under `profileDir`. */
+export type TelemetryBenchOptions = ThroughputOptions;
 
-export const TELEMETRY_DEFAULTS: TelemetryBenchOptions = { repetitions: 5, durationSeconds: 4, warmupSeconds: 1, clients: 4, streams: 16 };
+export const TELEMETRY_DEFAULTS: TelemetryBenchOptions = THROUGHPUT_DEFAULTS;
 const TARGET_RATIO = 0.9;
 const RULES = 50;
 const SCRAPE_INTERVAL_MS = 1000;
@@ -86,7 +80,7 @@ export async function runTelemetryBench(options: TelemetryBenchOptions, log: (li
         args: ['serve', '--config', mode === 'off' ? configs.off : configs.on],
         core: cores.server,
         port,
-        nodeOptions: options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', path.join(options.profileDir, mode)] : [],
+        nodeOptions: cpuProfileOptions(options.profileDir === undefined ? undefined : path.join(options.profileDir, mode)),
         env: sink ? telemetryEnvironment(sink, adminPort, traced ? undefined : SAMPLED) : { OTEL_SDK_DISABLED: 'true' },
       });
       let scraper: Scraper | undefined;

@@ -14,7 +14,7 @@ import { CHECK_PATH, EXPECTED_DEMO_POLICY, encodeFixedCheckRequest, grpcFrame } 
 import { DEMO_WORKLOADS, configYaml, demoPolicyFiles, writeGatehouseFixture } from './gatehouse-fixture.js';
 import { h2loadArgs, runH2load } from './h2load.js';
 import { throughputPolicies } from './policies.js';
-import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, freePort, spawnServer } from './processes.js';
+import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, cpuProfileOptions, freePort, spawnServer } from './processes.js';
 import { PROC_NOTE, cpuSecondsPerThousand, measureDuringLoad, mebibytes, usageCells, type ProcessUsage } from './proc-stats.js';
 import { table, type BenchmarkReport } from './report.js';
 import { formatNumber, formatRatio, formatSummary, summarize } from './stats.js';
@@ -58,7 +58,7 @@ export async function runThroughput(options: ThroughputOptions, log: (line: stri
               args: ['serve', '--config', configFile],
               core: cores.server,
               port,
-              nodeOptions: options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [],
+              nodeOptions: cpuProfileOptions(options.profileDir),
             })
           : spawnServer({ script: NULL_SERVER, core: cores.server, port });
       try {
