@@ -7,7 +7,8 @@
  * so the load generator's own delays stay small next to the server's; the
  * null server's row at the same rate shows what is left of them.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { probeAnswer } from './check-client.js';
@@ -23,7 +24,17 @@ import {
 } from './h2load.js';
 import { EXPECTED_JWT_POLICY, encodeTokenCheckRequest, freshKeyPrefix, startTokenBench, writeTokenGatehouse } from './jwt-fixture.js';
 import { signJwt, userClaims } from './jwt-tokens.js';
-import { GATEHOUSE_CLI, NULL_SERVER, cpuPlan, freePort, spawnServer, type ServerProcess } from './processes.js';
+import {
+  GATEHOUSE_CLI,
+  H2_FLOOR_SERVER,
+  NULL_SERVER,
+  cpuPlan,
+  freePort,
+  spawnProgram,
+  spawnServer,
+  waitForPort,
+  type ServerProcess,
+} from './processes.js';
 import { PROC_NOTE, cpuSecondsPerThousand, measureDuringLoad, mebibytes, type ProcessUsage } from './proc-stats.js';
 import { table, type BenchmarkReport, type TargetOutcome } from './report.js';
 import { formatNumber, percentile } from './stats.js';
@@ -67,7 +78,24 @@ const HELD_SHARE = 0.99;
 /** Run past the recorded part, so that it ends before the clients finish one after the other. */
 const TAIL_SECONDS = 0.5;
 
-type ServerKind = 'null' | 'gatehouse';
+/**
+ * The servers of a run: Gatehouse; the null grpc-js ext_authz server (the
+ * baseline of every benchmark); and two floors that do no gRPC work at all:
+ * Node's HTTP/2 stack answering a fixed OK (what Gatehouse's transport costs
+ * before any decision), and nghttpd, a C HTTP/2 server sending a fixed file
+ * (what the machine, the loopback and h2load cost).
+ */
+type ServerKind = 'null' | 'gatehouse' | 'node-h2' | 'c-h2';
+
+const SERVER_LABEL: Record<ServerKind, string> = {
+  gatehouse: 'Gatehouse',
+  null: 'null server',
+  'node-h2': 'node:http2 floor',
+  'c-h2': 'C HTTP/2 floor',
+};
+
+/** nghttpd, from Debian's nghttp2-server: the C floor is measured only where it is installed. */
+const NGHTTPD = '/usr/sbin/nghttpd';
 
 interface Scenario {
   readonly name: string;
@@ -96,7 +124,8 @@ interface RateRun {
 
 interface ScenarioResult {
   readonly scenario: Scenario;
-  readonly maximum: Record<ServerKind, number>;
+  /** Closed-loop maximum of the two gRPC servers (the floors are measured only at the fixed rates). */
+  readonly maximum: { readonly null: number; readonly gatehouse: number };
   readonly runs: readonly RateRun[];
 }
 
@@ -138,7 +167,7 @@ async function runScenario(
 ): Promise<ScenarioResult> {
   const bodyFile = path.join(scratch, `${scenario.name}.grpc`);
   await writeFile(bodyFile, grpcFrame(scenario.body));
-  const servers: Record<ServerKind, ServerProcess> = {
+  const servers: Partial<Record<ServerKind, ServerProcess>> = {
     null: spawnServer({ script: NULL_SERVER, core: cores.server, port: await freePort() }),
     gatehouse: spawnServer({
       script: GATEHOUSE_CLI,
@@ -146,15 +175,26 @@ async function runScenario(
       core: cores.server,
       port: await freePort(),
     }),
+    'node-h2': spawnServer({ script: H2_FLOOR_SERVER, core: cores.server, port: await freePort() }),
+  };
+  if (existsSync(NGHTTPD)) servers['c-h2'] = await startNghttpd(scratch, scenario.name, cores.server);
+  const server = (kind: ServerKind): ServerProcess => {
+    const found = servers[kind];
+    if (found === undefined) throw new Error(`no ${kind} server in this run`);
+    return found;
   };
   let kind: ServerKind = 'null';
-  const probe = () => probeAnswer(kind, servers[kind].port, scenario.body, scenario.expectedPolicy);
+  // the C floor sends a file and speaks no gRPC: h2load's count of non-2xx answers is its check
+  const probe = () =>
+    kind === 'c-h2'
+      ? Promise.resolve()
+      : probeAnswer(kind === 'gatehouse' ? 'gatehouse' : 'null', server(kind).port, scenario.body, scenario.expectedPolicy);
   try {
-    const maximum: Record<ServerKind, number> = { null: 0, gatehouse: 0 };
+    const maximum = { null: 0, gatehouse: 0 };
     for (kind of ['null', 'gatehouse'] as const) {
       await probe();
       const result = await runH2load({
-        port: servers[kind].port,
+        port: server(kind).port,
         path: CHECK_PATH,
         bodyFile,
         clients: options.closedClients,
@@ -172,11 +212,12 @@ async function runScenario(
     for (const [index, fraction] of options.fractions.entries()) {
       // a whole number of Checks per second for each client
       const rate = Math.max(1, Math.round((maximum.gatehouse * fraction) / options.openClients)) * options.openClients;
-      const order: ServerKind[] = index % 2 === 0 ? ['null', 'gatehouse'] : ['gatehouse', 'null'];
+      const kinds = (Object.keys(servers) as ServerKind[]).sort((a, b) => KIND_ORDER.indexOf(a) - KIND_ORDER.indexOf(b));
+      const order = index % 2 === 0 ? kinds : kinds.reverse();
       for (kind of order) {
         await probe();
         const h2load = startH2loadAtFixedRate({
-          port: servers[kind].port,
+          port: server(kind).port,
           path: CHECK_PATH,
           bodyFile,
           clients: options.openClients,
@@ -187,7 +228,7 @@ async function runScenario(
           core: cores.load,
         });
         const usages = Promise.all([
-          measureDuringLoad(servers[kind].pid, options.openWarmupSeconds, options.openSeconds),
+          measureDuringLoad(server(kind).pid, options.openWarmupSeconds, options.openSeconds),
           measureDuringLoad(h2load.pid, options.openWarmupSeconds, options.openSeconds),
         ]);
         usages.catch(() => undefined); // read below; a failed run reports its own error instead
@@ -205,10 +246,29 @@ async function runScenario(
     }
     return { scenario, maximum, runs };
   } catch (error) {
-    throw new Error(`latency ${scenario.name}, ${kind} server: ${(error as Error).message}\n${servers[kind].output()}`, { cause: error });
+    throw new Error(`latency ${scenario.name}, ${kind} server: ${(error as Error).message}\n${servers[kind]?.output() ?? ''}`, {
+      cause: error,
+    });
   } finally {
-    await Promise.all([servers.null.stop(), servers.gatehouse.stop()]);
+    await Promise.all(Object.values(servers).map((started) => started.stop()));
   }
+}
+
+/** The order of the servers at the first rate; each later rate reverses the previous one. */
+const KIND_ORDER: readonly ServerKind[] = ['c-h2', 'node-h2', 'null', 'gatehouse'];
+
+/**
+ * nghttpd serving the scenario's answer: a file at the Check path holding a
+ * gRPC frame, sent whole for every POST.
+ */
+async function startNghttpd(scratch: string, name: string, core: number | undefined): Promise<ServerProcess> {
+  const root = path.join(scratch, `${name}-htdocs`);
+  await mkdir(path.join(root, path.dirname(CHECK_PATH)), { recursive: true });
+  await writeFile(path.join(root, CHECK_PATH), grpcFrame(Buffer.alloc(0)));
+  const port = await freePort();
+  const nghttpd = spawnProgram(NGHTTPD, ['--no-tls', '--htdocs', root, '--address', '127.0.0.1', String(port)], { core, port });
+  await waitForPort(port);
+  return nghttpd;
 }
 
 /**
@@ -246,10 +306,16 @@ function report(results: readonly ScenarioResult[], options: LatencyOptions, cor
     const gatehouse = atTarget('gatehouse');
     if (gatehouse !== undefined) {
       const p99 = gatehouse.quantilesMs[2] ?? Number.NaN;
+      const others = (['null', 'node-h2', 'c-h2'] as const)
+        .flatMap((other) => {
+          const run = atTarget(other);
+          return run === undefined ? [] : [`${SERVER_LABEL[other]}: ${(run.quantilesMs[2] ?? Number.NaN).toFixed(2)} ms`];
+        })
+        .join('; ');
       targets.push({
         target: `p99 ≤ ${TARGET_P99_MS} ms at half of the maximum throughput (${scenario.label.split(' (')[0]})`,
         result:
-          `${p99.toFixed(2)} ms at ${formatNumber(gatehouse.rate)} Checks/s (null server: ${(atTarget('null')?.quantilesMs[2] ?? Number.NaN).toFixed(2)} ms)` +
+          `${p99.toFixed(2)} ms at ${formatNumber(gatehouse.rate)} Checks/s (${others})` +
           (held(gatehouse) ? '' : `; rate not held: ${formatNumber(gatehouse.sent)} of ${formatNumber(gatehouse.due)} sent`),
         met: p99 <= TARGET_P99_MS && gatehouse.errors === 0 && held(gatehouse),
       });
@@ -278,7 +344,7 @@ function report(results: readonly ScenarioResult[], options: LatencyOptions, cor
         runs.map((run) => [
           formatNumber(run.rate),
           `${Math.round(run.fraction * 100)} %`,
-          run.kind === 'gatehouse' ? 'Gatehouse' : 'null server',
+          SERVER_LABEL[run.kind],
           `${formatNumber(run.sent)} / ${formatNumber(run.due)}`,
           ...run.quantilesMs.map((value) => value.toFixed(3)),
           run.maxMs.toFixed(2),
@@ -326,7 +392,8 @@ function report(results: readonly ScenarioResult[], options: LatencyOptions, cor
     "- Latency: from h2load's log (--log-file), one line per Check: the time h2load sent it and the time until the end of the answer. It counts from the actual send, not from a schedule: a stall that held h2load itself back would not be counted, but h2load's event loop is C and uses a fraction of its core (h2load CPU), and the null server's row at the same rate shows the floor that the generator, the loopback and grpc-js set together. Percentiles: nearest rank over the Checks of the recorded part answered with HTTP 2xx.",
     '- Errors: failed streams and non-2xx answers of the whole run, as h2load counts them. h2load cannot see the gRPC status: a grpc-js client sends the same bytes before and after every run, and Gatehouse must allow it by the expected policy, the null server answer status 0.',
     `- Server CPU-s per 1,000 Checks and RSS (at the end of the window) over the recorded part, at the fixed rate; h2load CPU = its CPU time per wall second over the same window. ${PROC_NOTE}`,
-    `- Servers: one Gatehouse and one null server per scenario, both pinned to the same core and kept for all of the scenario's runs (the idle one uses nothing); rates in ascending order, servers alternating. Cores: ${coresNote}.`,
+    `- Servers: per scenario one of each, all pinned to the same core and kept for all of the scenario's runs (the idle ones use nothing); rates in ascending order, each rate running the servers in the reverse order of the one before. Cores: ${coresNote}.`,
+    "- Floors: the node:http2 floor is Node's HTTP/2 stack alone (bench/h2-floor-server.ts: reads each POST to its end, answers gRPC status 0 with an empty CheckResponse), the transport Gatehouse answers Check on; the C HTTP/2 floor is nghttpd (Debian package nghttp2-server; its row is missing where it is not installed) sending a 5-byte file for every POST. Neither decodes, decides or keeps anything per call: their tails are what Node's HTTP/2 stack and garbage collector, and below them the machine, the loopback and h2load, leave to any server on this machine. No server can be judged against 1 ms where the C floor's own p99 is above it.",
     "- Plain: the throughput benchmark's request and configuration (allowed by `default/todos-viewer-allow`). JWT L1 hit: the JWT throughput benchmark's configuration, with Redis, and one ES256 token (allowed by `default/todos-users`), verified by the first probe, so every timed Check is an L1 hit.",
   ].join('\n');
   return { name: 'latency', title: 'Latency at fixed rates', targets, markdown };

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -15,6 +15,7 @@ export const GATEHOUSE_CLI = fileURLToPath(new URL('../gateway/cli/gatehouse.mjs
 /** The built baseline servers. */
 export const NULL_SERVER = fileURLToPath(new URL('./null-server.js', import.meta.url));
 export const NAIVE_SERVER = fileURLToPath(new URL('./naive-server.js', import.meta.url));
+export const H2_FLOOR_SERVER = fileURLToPath(new URL('./h2-floor-server.js', import.meta.url));
 
 const TASKSET = '/usr/bin/taskset';
 
@@ -76,9 +77,18 @@ export interface ServerCommand {
  * callers poll with a Check (see `waitForCheck`).
  */
 export function spawnServer(command: ServerCommand): ServerProcess {
-  const [file, args] = pinned(command.core, process.execPath, [...(command.nodeOptions ?? []), command.script, ...(command.args ?? [])]);
+  return spawnProgram(process.execPath, [...(command.nodeOptions ?? []), command.script, ...(command.args ?? [])], command);
+}
+
+/** Spawns any server program, pinned to `core` when given, with $PORT set. */
+export function spawnProgram(
+  program: string,
+  programArgs: readonly string[],
+  options: Pick<ServerCommand, 'core' | 'port' | 'env'>,
+): ServerProcess {
+  const [file, args] = pinned(options.core, program, programArgs);
   const child = spawn(file, args, {
-    env: { ...process.env, ...command.env, PORT: String(command.port) },
+    env: { ...process.env, ...options.env, PORT: String(options.port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
@@ -88,11 +98,11 @@ export function spawnServer(command: ServerCommand): ServerProcess {
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  if (child.pid === undefined) throw new Error(`cannot start ${command.script}`);
+  if (child.pid === undefined) throw new Error(`cannot start ${program}`);
   return {
     child,
     pid: child.pid,
-    port: command.port,
+    port: options.port,
     output: () => text,
     stop: async (graceMs = 5000) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -102,4 +112,22 @@ export function spawnServer(command: ServerCommand): ServerProcess {
       clearTimeout(timer);
     },
   };
+}
+
+/** Resolves once 127.0.0.1:`port` accepts a TCP connection; rejects after `timeoutMs`. */
+export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
