@@ -80,16 +80,20 @@ export function spawnServer(command: ServerCommand): ServerProcess {
   return spawnProgram(process.execPath, [...(command.nodeOptions ?? []), command.script, ...(command.args ?? [])], command);
 }
 
-/** Spawns any server program, pinned to `core` when given, with $PORT set. */
+/**
+ * Spawns any server program, pinned to `core` when given, with $PORT set.
+ * Its stdout and stderr are kept for `output()` (the first 64 KiB), or go
+ * to the file descriptor `stdio` when one is given.
+ */
 export function spawnProgram(
   program: string,
   programArgs: readonly string[],
-  options: Pick<ServerCommand, 'core' | 'port' | 'env'>,
+  options: Pick<ServerCommand, 'core' | 'port' | 'env'> & { readonly stdio?: number },
 ): ServerProcess {
   const [file, args] = pinned(options.core, program, programArgs);
   const child = spawn(file, args, {
     env: { ...process.env, ...options.env, PORT: String(options.port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: options.stdio === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', options.stdio, options.stdio],
   });
   let text = '';
   const keep = (chunk: Buffer) => {

@@ -6,7 +6,7 @@
  *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
  *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook,
- *                                               api-key, telemetry, latency, faults; and fuzz (only when named: 100,000
+ *                                               api-key, telemetry, latency, allocation, faults; and fuzz (only when named: 100,000
  *                                               fuzzed Checks take minutes; also `npm run fuzz`), soak (only when named:
  *                                               ten minutes by default, --soak-minutes <m>; also `npm run soak`)
  *   node dist/bench/run.js --quick              fewer repetitions, for trying changes (RESULTS.md is not written)
@@ -15,6 +15,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ALLOCATION_DEFAULTS, runAllocation } from './allocation.js';
 import { COLD_START_DEFAULTS, runColdStart } from './cold-start.js';
 import { h2loadAvailable, H2LOAD } from './h2load.js';
 import { JWT_THROUGHPUT_DEFAULTS, runJwtThroughput } from './jwt-throughput.js';
@@ -48,6 +49,7 @@ const BENCHMARKS = [
   'api-key',
   'telemetry',
   'latency',
+  'allocation',
 ] as const;
 /** Run only when named in --only: each takes longer than the default run should grow by. */
 const ON_REQUEST = ['fuzz', 'soak'] as const;
@@ -157,6 +159,8 @@ function runOne(
       );
     case 'latency':
       return runLatency(quick ? { ...LATENCY_DEFAULTS, closedSeconds: 2, openSeconds: 2, fractions: [0.5] } : LATENCY_DEFAULTS, log);
+    case 'allocation':
+      return runAllocation(quick ? { ...ALLOCATION_DEFAULTS, shortChecks: 5_000, longChecks: 25_000 } : ALLOCATION_DEFAULTS, log);
     case 'soak':
       return runSoak({ ...SOAK_DEFAULTS, minutes: soakMinutes }, log);
     case 'telemetry':
