@@ -4,9 +4,10 @@
  * module, with encode.ts, that knows Envoy's message shapes. Untrusted input
  * is parsed once, here; anything that does not parse becomes a denial reason.
  */
-import { randomUUID, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { GatehouseConfig } from '../config/config.js';
+import { newDecisionId } from '../decision-id.js';
 import { DecisionCode } from '../errors.js';
 import { parseSpiffeId, resolvePeer, type PeerConfig } from '../identity/index.js';
 import { collectHeaders, printable } from '../request/headers.js';
@@ -46,7 +47,7 @@ const MAX_CONTEXT_EXTENSIONS = 64;
  * if (!result.ok) return deny(result.code, result.reason);
  */
 export function decodeCheckRequest(raw: RawCheckRequest | undefined, context: DecodeContext): DecodeResult {
-  const decisionId = randomUUID();
+  const decisionId = newDecisionId();
   const fail = (code: DecodeFailure['code'], reason: string): DecodeFailure => ({ ok: false, decisionId, code, reason });
 
   const attributes = raw?.attributes;
