@@ -51,6 +51,8 @@ export interface LatencyOptions {
   readonly openSeconds: number;
   /** Fractions of the maximum throughput the open loop runs at. */
   readonly fractions: readonly number[];
+  /** Runs of each server at the target fraction (half of the maximum): its p99 is their median. */
+  readonly targetRepetitions: number;
   /** Open loop: connections, and requests each may have in flight (enough to ride out a stall of most of a second). */
   readonly openClients: number;
   readonly openStreams: number;
@@ -64,6 +66,7 @@ export const LATENCY_DEFAULTS: LatencyOptions = {
   openWarmupSeconds: 1,
   openSeconds: 5,
   fractions: [0.25, 0.5, 0.75],
+  targetRepetitions: 3,
   // one client per stagger step of h2load's rate tick: their bursts take turns
   openClients: RATE_TICK_MS / CLIENT_STAGGER_MS,
   openStreams: 1024,
@@ -110,6 +113,8 @@ interface RateRun {
   readonly fraction: number;
   readonly rate: number;
   readonly kind: ServerKind;
+  /** Which of the runs at this rate (1 when there is one). */
+  readonly repetition: number;
   /** Checks sent in the recorded part, and rate × its duration. */
   readonly sent: number;
   readonly due: number;
@@ -209,7 +214,13 @@ async function runScenario(
     }
 
     const runs: RateRun[] = [];
-    for (const [index, fraction] of options.fractions.entries()) {
+    const rounds = options.fractions.flatMap((fraction) =>
+      Array.from({ length: fraction === TARGET_FRACTION ? options.targetRepetitions : 1 }, (_, index) => ({
+        fraction,
+        repetition: index + 1,
+      })),
+    );
+    for (const [index, { fraction, repetition }] of rounds.entries()) {
       // a whole number of Checks per second for each client
       const rate = Math.max(1, Math.round((maximum.gatehouse * fraction) / options.openClients)) * options.openClients;
       const kinds = (Object.keys(servers) as ServerKind[]).sort((a, b) => KIND_ORDER.indexOf(a) - KIND_ORDER.indexOf(b));
@@ -224,7 +235,7 @@ async function runScenario(
           streams: options.openStreams,
           ratePerSecond: rate,
           seconds: options.openWarmupSeconds + options.openSeconds + TAIL_SECONDS,
-          logFile: path.join(scratch, `${scenario.name}-${kind}-${rate}.log`),
+          logFile: path.join(scratch, `${scenario.name}-${kind}-${rate}-${repetition}.log`),
           core: cores.load,
         });
         const usages = Promise.all([
@@ -235,7 +246,7 @@ async function runScenario(
         const result = await h2load.result;
         const [usage, generatorUsage] = await usages;
         await probe(); // still answering correctly after the load
-        const run = summarizeRun(result, { fraction, rate, kind, usage, generatorUsage }, options);
+        const run = summarizeRun(result, { fraction, rate, kind, repetition, usage, generatorUsage }, options);
         runs.push(run);
         log(
           `latency ${scenario.name} ${kind} at ${formatNumber(rate)}/s: sent ${formatNumber(run.sent)} of ${formatNumber(run.due)}, ` +
@@ -277,7 +288,7 @@ async function startNghttpd(scratch: string, name: string, core: number | undefi
  */
 function summarizeRun(
   result: H2loadFixedRateResult,
-  run: Pick<RateRun, 'fraction' | 'rate' | 'kind' | 'usage' | 'generatorUsage'>,
+  run: Pick<RateRun, 'fraction' | 'rate' | 'kind' | 'repetition' | 'usage' | 'generatorUsage'>,
   options: LatencyOptions,
 ): RateRun {
   const first = result.requests.reduce((earliest, request) => Math.min(earliest, request.startMicros), Infinity);
@@ -302,22 +313,30 @@ function report(results: readonly ScenarioResult[], options: LatencyOptions, cor
   const targets: TargetOutcome[] = [];
   const held = (run: RateRun) => run.sent >= HELD_SHARE * run.due;
   const sections = results.flatMap(({ scenario, maximum, runs }) => {
-    const atTarget = (kind: ServerKind) => runs.find((run) => run.kind === kind && run.fraction === TARGET_FRACTION);
-    const gatehouse = atTarget('gatehouse');
-    if (gatehouse !== undefined) {
-      const p99 = gatehouse.quantilesMs[2] ?? Number.NaN;
+    const atTarget = (kind: ServerKind) => runs.filter((run) => run.kind === kind && run.fraction === TARGET_FRACTION);
+    /** The median p99 of a server's runs at the target rate, with their range. */
+    const p99Of = (kind: ServerKind) => {
+      const p99s = atTarget(kind)
+        .map((run) => run.quantilesMs[2] ?? Number.NaN)
+        .sort((a, b) => a - b);
+      const median = percentile(p99s, 0.5);
+      const range = p99s.length > 1 ? ` (${(p99s[0] as number).toFixed(2)}–${(p99s[p99s.length - 1] as number).toFixed(2)})` : '';
+      return { median, text: `${median.toFixed(2)} ms${range}` };
+    };
+    const gatehouseRuns = atTarget('gatehouse');
+    const first = gatehouseRuns[0];
+    if (first !== undefined) {
+      const p99 = p99Of('gatehouse');
       const others = (['null', 'node-h2', 'c-h2'] as const)
-        .flatMap((other) => {
-          const run = atTarget(other);
-          return run === undefined ? [] : [`${SERVER_LABEL[other]}: ${(run.quantilesMs[2] ?? Number.NaN).toFixed(2)} ms`];
-        })
+        .flatMap((other) => (atTarget(other).length === 0 ? [] : [`${SERVER_LABEL[other]}: ${p99Of(other).text}`]))
         .join('; ');
+      const notHeld = gatehouseRuns.filter((run) => !held(run));
       targets.push({
         target: `p99 ≤ ${TARGET_P99_MS} ms at half of the maximum throughput (${scenario.label.split(' (')[0]})`,
         result:
-          `${p99.toFixed(2)} ms at ${formatNumber(gatehouse.rate)} Checks/s (${others})` +
-          (held(gatehouse) ? '' : `; rate not held: ${formatNumber(gatehouse.sent)} of ${formatNumber(gatehouse.due)} sent`),
-        met: p99 <= TARGET_P99_MS && gatehouse.errors === 0 && held(gatehouse),
+          `median of ${gatehouseRuns.length} runs ${p99.text} at ${formatNumber(first.rate)} Checks/s (${others})` +
+          (notHeld.length === 0 ? '' : `; rate not held in ${notHeld.length} of the runs`),
+        met: p99.median <= TARGET_P99_MS && gatehouseRuns.every((run) => run.errors === 0) && notHeld.length === 0,
       });
     }
     return [
@@ -343,7 +362,7 @@ function report(results: readonly ScenarioResult[], options: LatencyOptions, cor
         ],
         runs.map((run) => [
           formatNumber(run.rate),
-          `${Math.round(run.fraction * 100)} %`,
+          `${Math.round(run.fraction * 100)} %${run.fraction === TARGET_FRACTION && options.targetRepetitions > 1 ? `, run ${run.repetition}` : ''}`,
           SERVER_LABEL[run.kind],
           `${formatNumber(run.sent)} / ${formatNumber(run.due)}`,
           ...run.quantilesMs.map((value) => value.toFixed(3)),
@@ -388,6 +407,7 @@ function report(results: readonly ScenarioResult[], options: LatencyOptions, cor
     '',
     `- Maximum throughput: \`h2load ${shownArgs(closedArgs)}\` against each server, as in the Throughput section (a closed loop: each connection keeps ${options.closedStreams} Checks in flight).`,
     `- Open loop: \`h2load ${shownArgs(openArgs)}\`: ${options.openClients} HTTP/2 connections, each sending rate / ${options.openClients} Checks per second whatever earlier ones are doing (h2load --rps); up to ${formatNumber(options.openStreams)} in flight per connection, so the rate waits for a free stream only once ${formatNumber(options.openStreams * options.openClients)} Checks are unanswered at once (a stall of most of a second at these rates). h2load's rate timer fires every ${RATE_TICK_MS} ms at most and sends what is due in one burst: the connections are opened ${CLIENT_STAGGER_MS} ms apart (-r 1 --rate-period ${CLIENT_STAGGER_MS}ms), so their bursts take turns and the server gets about rate / 1,000 Checks each millisecond rather than all of a tick's at once. h2load cannot combine -r with a duration (-D), so a run is a number of requests: rate × ${openSeconds} s; the first ${options.openWarmupSeconds} s after its first Check are warm-up (not recorded), the next ${options.openSeconds} s recorded, the last ${TAIL_SECONDS} s dropped while the connections finish one after the other.`,
+    `- Half of the maximum (the target's rate): ${options.targetRepetitions} runs of every server, each rate's servers in the reverse order of the run before; the target compares the median of Gatehouse's p99s (their range in brackets), as one 5-second window can hold a single pause or none.`,
     `- Sent / due: the Checks h2load sent in the recorded part (its log) against rate × ${options.openSeconds} s; a run below ${HELD_SHARE * 100} % did not hold its rate, and its target row says so; above 100 %, Checks held back while no stream was free were sent late, and their wait is not counted.`,
     "- Latency: from h2load's log (--log-file), one line per Check: the time h2load sent it and the time until the end of the answer. It counts from the actual send, not from a schedule: a stall that held h2load itself back would not be counted, but h2load's event loop is C and uses a fraction of its core (h2load CPU), and the null server's row at the same rate shows the floor that the generator, the loopback and grpc-js set together. Percentiles: nearest rank over the Checks of the recorded part answered with HTTP 2xx.",
     '- Errors: failed streams and non-2xx answers of the whole run, as h2load counts them. h2load cannot see the gRPC status: a grpc-js client sends the same bytes before and after every run, and Gatehouse must allow it by the expected policy, the null server answer status 0.',

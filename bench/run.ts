@@ -158,7 +158,10 @@ function runOne(
         log,
       );
     case 'latency':
-      return runLatency(quick ? { ...LATENCY_DEFAULTS, closedSeconds: 2, openSeconds: 2, fractions: [0.5] } : LATENCY_DEFAULTS, log);
+      return runLatency(
+        quick ? { ...LATENCY_DEFAULTS, closedSeconds: 2, openSeconds: 2, fractions: [0.5], targetRepetitions: 1 } : LATENCY_DEFAULTS,
+        log,
+      );
     case 'allocation':
       return runAllocation(quick ? { ...ALLOCATION_DEFAULTS, shortChecks: 5_000, longChecks: 25_000 } : ALLOCATION_DEFAULTS, log);
     case 'soak':
