@@ -82,6 +82,7 @@ function report(options: FuzzOptions, tally: FuzzTally, server: ServerState): Be
       .sort((a, b) => b[1] - a[1])
       .map(([name, count]) => [name, String(count), `${formatNumber((100 * count) / tally.requests, 2)} %`]);
   const bypasses = tally.violations.filter((violation) => violation.startsWith('allowed')).length;
+  const decidedByPolicies = policyDecided(tally.outcomes);
   const markdown = [
     `${tally.requests} CheckRequests (seed ${options.seed}, ${options.concurrency} in flight on one HTTP/2 connection) in ${formatNumber(tally.seconds, 1)} s: ${formatNumber(rate, 0)} per second. ${server.cpu}.`,
     '',
@@ -93,11 +94,12 @@ function report(options: FuzzOptions, tally: FuzzTally, server: ServerState): Be
     '',
     table(['outcome', 'answers', 'share'], byCount(tally.outcomes)),
     '',
-    `Allows, each with the allowed shape by the oracle: ${tally.allows}. Gateway at the end: ${server.alive ? 'running' : '**exited**'}, health ${server.health}, peak RSS ${server.maxRssMiB === undefined ? 'unknown' : `${formatNumber(server.maxRssMiB, 0)} MiB`}.`,
+    `Reached the policies (allowed, or denied with \`POLICY_DENIED\` or \`NO_ALLOW_MATCH\`): ${decidedByPolicies} (${formatNumber((100 * decidedByPolicies) / tally.requests, 1)} %); the rest stopped at decoding, peer identity or the token. Allows, each with the allowed shape by the oracle: ${tally.allows}. Gateway at the end: ${server.alive ? 'running' : '**exited**'}, health ${server.health}, peak RSS ${server.maxRssMiB === undefined ? 'unknown' : `${formatNumber(server.maxRssMiB, 0)} MiB`}.`,
     '',
     ...(tally.violations.length === 0 ? [] : ['Violations:', '', ...tally.violations.map((violation) => `- ${violation}`), '']),
     ...(server.crashes.length === 0 ? [] : ['Uncaught on stderr:', '', ...server.crashes.map((line) => `- \`${line}\``), '']),
-    'Policy set: one mesh-wide ALLOW (source principal, GET, a path prefix), a DENY inside it, a RequestAuthentication with an inline key set. ' +
+    'Kinds: random bytes; a CheckRequest with every field drawn from a palette of valid, near-miss and hostile values (structured), or its encoding with bytes flipped, overwritten, cut, inserted or repeated (mutated); the allowed shape with one part replaced from the same palette (near-valid: the method, the path, the peer principal or certificate, the token, a header, the host, the destination, or `header_map`); a Struct nested thousands deep. Outcomes name the decision code of the denial body: how far each request got. ' +
+      'Policy set: one mesh-wide ALLOW (source principal, GET, a path prefix), a DENY inside it, a RequestAuthentication with an inline key set. ' +
       'The oracle (test/helpers/fuzz-check-requests.ts) decodes each allowed request itself and checks that its principal, method and path (normalized by its own RFC 3986 model) fit the rule. ' +
       'Bytes that are not a CheckRequest may get gRPC INTERNAL or INVALID_ARGUMENT; anything that decodes must get a CheckResponse.',
   ].join('\n');
@@ -161,4 +163,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       log(`fuzz: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       process.exitCode = 1;
     });
+}
+
+/** Answers that a policy decided: allows, and denials by a DENY policy or for want of a matching ALLOW. */
+export function policyDecided(outcomes: ReadonlyMap<string, number>): number {
+  let count = 0;
+  for (const [outcome, answers] of outcomes) if (/^allow$| POLICY_DENIED$| NO_ALLOW_MATCH$/.test(outcome)) count += answers;
+  return count;
 }

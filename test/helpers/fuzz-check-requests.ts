@@ -117,7 +117,7 @@ export async function createFuzzMaterial(): Promise<FuzzMaterial> {
 }
 
 /** How a request was made. */
-export type FuzzKind = 'random-bytes' | 'mutated-encoding' | 'structured' | 'deep-struct';
+export type FuzzKind = 'random-bytes' | 'mutated-encoding' | 'structured' | 'near-valid' | 'deep-struct';
 
 export interface FuzzCase {
   readonly kind: FuzzKind;
@@ -223,7 +223,8 @@ export class FuzzGenerator {
     if (roll < 0.08) return { kind: 'random-bytes', bytes: this.random.bytes(this.random.int(this.random.chance(0.9) ? 256 : 8192)) };
     if (roll < 0.09) return { kind: 'deep-struct', bytes: this.deepStruct() };
     if (roll < 0.35) return { kind: 'mutated-encoding', bytes: this.mutate(this.encode(this.structured())) };
-    return { kind: 'structured', bytes: this.encode(this.structured()) };
+    if (roll < 0.6) return { kind: 'structured', bytes: this.encode(this.structured()) };
+    return { kind: 'near-valid', bytes: this.encode(this.nearValid()) };
   }
 
   private encode(request: Record<string, unknown>): Buffer {
@@ -338,6 +339,60 @@ export class FuzzGenerator {
     if (r.chance(0.02)) return {};
     if (r.chance(0.02)) return { attributes: { source } };
     return { attributes };
+  }
+
+  /**
+   * The allowed shape with one part replaced by a near-miss or hostile value.
+   * `structured` draws every field at once, so most of its requests stop at
+   * the first bad one (decoding, 400); these get past it far more often, so
+   * identity, token verification and the policies see the fuzz too.
+   */
+  private nearValid(): Record<string, unknown> {
+    const r = this.random;
+    const headers: Record<string, string> = { 'x-request-id': r.from(TOKEN_CHARS, 16, 1) };
+    const http: Record<string, unknown> = {
+      method: fuzzAllowed.method,
+      // some under the DENY policy's prefix, inside the allowed one
+      path: `${fuzzAllowed.pathPrefix}${r.chance(0.15) ? 'secret' : ''}${r.from(TOKEN_CHARS, 12)}`,
+      host: 'api.fuzz.svc',
+      headers,
+    };
+    const source: Record<string, unknown> = { principal: fuzzAllowed.spiffeId };
+    const destination: Record<string, unknown> = { principal: 'spiffe://cluster.local/ns/fuzz/sa/api' };
+    // the material's tokens: one valid, the others expired, foreign, forged or unsigned
+    if (r.chance(0.3)) headers['authorization'] = `Bearer ${r.pick(this.material.tokens)}`;
+    switch (r.int(9)) {
+      case 0:
+        http['method'] = this.method();
+        break;
+      case 1:
+        http['path'] = this.path();
+        break;
+      case 2:
+        source['principal'] = this.principal();
+        break;
+      case 3:
+        source['certificate'] = this.certificate();
+        if (r.chance(0.5)) delete source['principal'];
+        break;
+      case 4:
+        headers['authorization'] = `Bearer ${this.token()}`;
+        break;
+      case 5:
+        headers[this.headerName(1)] = this.headerValue();
+        break;
+      case 6:
+        http['host'] = r.pick(['API.fuzz.svc', 'api.fuzz.svc.', 'аpi.fuzz.svc', r.text(40), '', 'h'.repeat(2000)]);
+        break;
+      case 7:
+        destination['principal'] = r.pick(['spiffe://cluster.local/ns/x/sa/y', 'spiffe://cluster.local/ns/fuzz', '', r.text(30)]);
+        break;
+      default:
+        http['header_map'] = {
+          headers: [{ key: r.pick([':path', ':method', 'authorization', 'x-forwarded-client-cert']), value: this.headerValue() }],
+        };
+    }
+    return { attributes: { source, destination, request: { http } } };
   }
 
   private principal(): string {
@@ -618,14 +673,15 @@ function decodes(bytes: Buffer): boolean {
 /** What one Check came back as. */
 export type FuzzAnswer =
   | { readonly kind: 'allow' }
-  | { readonly kind: 'deny'; readonly httpStatus: string }
+  /** `code`: the decision code from the denial's JSON body (how far the request got), `(no code)` without one. */
+  | { readonly kind: 'deny'; readonly httpStatus: string; readonly code: string }
   | { readonly kind: 'error'; readonly status: string }
   | { readonly kind: 'malformed'; readonly problem: string };
 
 interface CheckResponseShape {
   status?: { code?: number };
   ok_response?: unknown;
-  denied_response?: { status?: { code?: string } };
+  denied_response?: { status?: { code?: string }; body?: string };
 }
 
 /** Reads a CheckResponse's bytes: an allow, a deny, or why it is not a well-formed answer. */
@@ -646,14 +702,23 @@ export function readAnswer(bytes: Buffer): FuzzAnswer {
   if (response.ok_response !== undefined || httpStatus === undefined) {
     return { kind: 'malformed', problem: `status ${code} without a denied_response and its HTTP status` };
   }
-  return { kind: 'deny', httpStatus };
+  return { kind: 'deny', httpStatus, code: decisionCode(response.denied_response?.body) };
+}
+
+function decisionCode(body: string | undefined): string {
+  try {
+    const parsed = JSON.parse(body ?? '') as { code?: unknown };
+    return typeof parsed.code === 'string' ? parsed.code : '(no code)';
+  } catch {
+    return '(no code)';
+  }
 }
 
 /** What a fuzz run saw. */
 export interface FuzzTally {
   readonly requests: number;
   readonly seconds: number;
-  /** Answers by outcome: `allow`, `deny Forbidden`, `grpc INTERNAL`, … */
+  /** Answers by outcome: `allow`, `deny Forbidden NO_ALLOW_MATCH`, `grpc INTERNAL`, … */
   readonly outcomes: ReadonlyMap<string, number>;
   /** Requests by how they were made. */
   readonly kinds: ReadonlyMap<FuzzKind, number>;
@@ -736,7 +801,7 @@ export async function runFuzz(port: number, options: FuzzRunOptions): Promise<Fu
         count(outcomes, 'malformed');
         violation(`malformed answer: ${answer.problem}`, fuzzCase);
       } else if (answer.kind === 'deny') {
-        count(outcomes, `deny ${answer.httpStatus}`);
+        count(outcomes, `deny ${answer.httpStatus} ${answer.code}`);
       } else {
         count(outcomes, 'allow');
         if (mayBeAllowed(fuzzCase.bytes)) allows += 1;

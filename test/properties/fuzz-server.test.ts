@@ -24,6 +24,8 @@ test('random and mutated Checks: no crash, well-formed answers, no allow outside
   t.deepEqual(tally.violations, [], `seed ${seed}`);
   t.is(tally.requests, requests);
   t.true(tally.allows > 0, 'some requests had the allowed shape and were allowed: the oracle was exercised');
+  const policyDenials = [...tally.outcomes].filter(([outcome]) => / (POLICY_DENIED|NO_ALLOW_MATCH)$/.test(outcome));
+  t.true(policyDenials.length === 2, 'requests reached both the DENY policy and the lack of a matching ALLOW, not only decoding');
   t.is(gatehouse.process.exitCode, null, 'the gateway is still running');
   t.is(await healthStatus(gatehouse.port), 'SERVING');
   t.deepEqual(crashLines(stderr), []);
