@@ -51,6 +51,7 @@ export async function openSharedState(config: GatehouseConfig, env: NodeJS.Proce
   revocation.onRevocation((matches) => cache.dropWhere(matches));
   const keys = new JwksRegistry({
     fetchTimeoutMs: jwt.jwks.fetchTimeoutMs,
+    checkWaitMs: jwt.jwks.checkWaitMs,
     refreshIntervalMs: jwt.jwks.refreshIntervalSeconds * 1000,
     unknownKidCooldownMs: jwt.jwks.unknownKidCooldownSeconds * 1000,
     maxStaleMs: jwt.jwks.maxStaleSeconds * 1000,

@@ -63,6 +63,8 @@ export interface JwtSettings {
   readonly issuers: Readonly<Record<string, IssuerSettings>>;
   readonly jwks: {
     readonly fetchTimeoutMs: number;
+    /** How long a Check waits for a key-set fetch it needs; the fetch itself goes on up to `fetchTimeoutMs`. */
+    readonly checkWaitMs: number;
     readonly refreshIntervalSeconds: number;
     readonly unknownKidCooldownSeconds: number;
     readonly maxStaleSeconds: number;

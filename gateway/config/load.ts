@@ -289,6 +289,7 @@ function readJwt(r: FieldReader, value: unknown): JwtSettings {
   const jwt = r.object(value, 'jwt', ['maxTokenBytes', 'defaults', 'issuers', 'jwks', 'cache', 'revocation']);
   const jwks = r.object(jwt.jwks ?? {}, 'jwt.jwks', [
     'fetchTimeoutMs',
+    'checkWaitMs',
     'refreshIntervalSeconds',
     'unknownKidCooldownSeconds',
     'maxStaleSeconds',
@@ -308,6 +309,7 @@ function readJwt(r: FieldReader, value: unknown): JwtSettings {
     issuers,
     jwks: {
       fetchTimeoutMs: r.integer(jwks.fetchTimeoutMs ?? 2000, 'jwt.jwks.fetchTimeoutMs', 10, 60_000),
+      checkWaitMs: r.integer(jwks.checkWaitMs ?? 200, 'jwt.jwks.checkWaitMs', 0, 60_000),
       refreshIntervalSeconds: r.integer(jwks.refreshIntervalSeconds ?? 300, 'jwt.jwks.refreshIntervalSeconds', 1, 86_400),
       unknownKidCooldownSeconds: r.integer(jwks.unknownKidCooldownSeconds ?? 30, 'jwt.jwks.unknownKidCooldownSeconds', 0, 3600),
       maxStaleSeconds: r.integer(jwks.maxStaleSeconds ?? 86_400, 'jwt.jwks.maxStaleSeconds', 0, 30 * 86_400),

@@ -53,7 +53,7 @@ export interface IssuerRule {
   readonly fingerprint: string;
 }
 
-/** Reason codes of request authentication; a denial with one of these is a 401. */
+/** Reason codes of request authentication; a denial with one of these is a 401, but for `TOKEN_KEYS_PENDING` (503). */
 export const TokenErrorCode = {
   Malformed: 'TOKEN_MALFORMED',
   TooLarge: 'TOKEN_TOO_LARGE',
@@ -62,6 +62,8 @@ export const TokenErrorCode = {
   BadSignature: 'TOKEN_BAD_SIGNATURE',
   NoMatchingKey: 'TOKEN_NO_MATCHING_KEY',
   KeysUnavailable: 'TOKEN_KEYS_UNAVAILABLE',
+  /** The key set the token needs is still being fetched (a 503: retry), not a verdict on the token. */
+  KeysPending: 'TOKEN_KEYS_PENDING',
   UnknownCritical: 'TOKEN_UNKNOWN_CRITICAL_HEADER',
   WrongType: 'TOKEN_WRONG_TYPE',
   WrongAudience: 'TOKEN_WRONG_AUDIENCE',

@@ -23,6 +23,14 @@ export type JwksSource =
 export interface JwksOptions {
   /** One HTTP fetch (discovery document or JWKS), body included. */
   readonly fetchTimeoutMs: number;
+  /**
+   * How long one verification waits for a key-set fetch it started or
+   * joined (a missing set, or a token naming an unknown `kid`); past that it
+   * fails with KeysPendingError while the fetch goes on, up to
+   * `fetchTimeoutMs`, for the verifications that come after. Without it a
+   * verification waits for the whole fetch.
+   */
+  readonly checkWaitMs?: number;
   /** Background refresh period. */
   readonly refreshIntervalMs: number;
   /** At most one fetch per this period because of an unknown `kid` or a missing set. */
@@ -48,6 +56,19 @@ export const defaultJwksOptions = {
 
 /** Bounds on a key set, fetched or inline. */
 export const jwksLimits = { maxKeys: 256 } as const;
+
+/**
+ * Thrown by the key resolver when the fetch a token needs is still running
+ * after `checkWaitMs`: nothing is known against the token, so the caller is
+ * told to retry; verification maps it to KeysPending.
+ */
+export class KeysPendingError extends Error {
+  readonly code = 'TOKEN_KEYS_PENDING';
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeysPendingError';
+  }
+}
 
 /** Thrown by the key resolver when no usable key set exists; verification maps it to KeysUnavailable. */
 export class KeysUnavailableError extends Error {
@@ -135,7 +156,8 @@ interface StoredKeySet {
  */
 export class JwksManager {
   readonly sourceKey: string;
-  private readonly options: Required<Omit<JwksOptions, 'store' | 'log'>> & Pick<JwksOptions, 'store' | 'log'>;
+  private readonly options: Required<Omit<JwksOptions, 'store' | 'log' | 'checkWaitMs'>> &
+    Pick<JwksOptions, 'store' | 'log' | 'checkWaitMs'>;
   private current: KeySet | undefined;
   private inflight: Promise<void> | undefined;
   private coldLoad: Promise<void> | undefined;
@@ -199,14 +221,15 @@ export class JwksManager {
    * from the configured source only.
    *
    * @throws KeysUnavailableError when no set younger than `maxStaleMs` can be had.
+   * @throws KeysPendingError when the fetch it needs outlasts `checkWaitMs`.
    * @throws jose `JWKSNoMatchingKey` when the set (refetched at most once per cooldown) has no such key.
    */
   readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
     this.startRefreshing();
-    await this.loadCold();
+    await this.waitFor(this.loadCold());
     let set = this.usable();
     if (set === undefined) {
-      await this.fetchOrJoin('the key set is missing or stale');
+      await this.waitFor(this.fetchOrJoin('the key set is missing or stale'));
       set = this.usable();
     }
     if (set === undefined) throw new KeysUnavailableError(this.unavailableReason());
@@ -218,7 +241,7 @@ export class JwksManager {
       // RFC 7517 key rotation: an unknown kid may be a new key; look once, then wait out the cooldown.
       const fetched = this.fetchOrJoin('a token names a key the set does not have');
       if (fetched === undefined) throw error;
-      await fetched;
+      await this.waitFor(fetched);
     }
     const refreshed = this.usable();
     if (refreshed === undefined) throw new KeysUnavailableError(this.unavailableReason());
@@ -247,6 +270,21 @@ export class JwksManager {
     const set = this.current;
     if (set === undefined || this.now() - set.fetchedAt > this.options.maxStaleMs) return undefined;
     return set;
+  }
+
+  /** Waits for `fetch` (which never rejects), at most `checkWaitMs`; past that throws KeysPendingError, and the fetch goes on. */
+  private async waitFor(fetch: Promise<void> | undefined): Promise<void> {
+    const limitMs = this.options.checkWaitMs;
+    if (fetch === undefined || limitMs === undefined) return fetch;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(resolve, limitMs, 'expired')));
+    try {
+      if ((await Promise.race([fetch, expired])) === 'expired') {
+        throw new KeysPendingError(`the key set of ${describeSource(this.source)} is still being fetched after ${limitMs} ms; retry`);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Joins the running fetch, or starts one when the cooldown since the last attempt has passed; undefined when neither. */

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { HttpRequestModel } from '../request/model.js';
 import { TokenErrorCode, type IssuerRule, type TokenLocation, type TokenVerdict, type VerifiedToken } from './issuer-rule.js';
-import { KeysUnavailableError, type JwksManager } from './jwks.js';
+import { KeysPendingError, KeysUnavailableError, type JwksManager } from './jwks.js';
 import { defaultMaxTokenBytes, describeTokenLocation, extractToken } from './token-location.js';
 
 /** What verification needs besides the token and the rule. */
@@ -156,6 +156,7 @@ function verifiedToken(payload: JWTPayload, issuer: string, subject: string, alg
 /** Maps what jose (or the key resolver) threw to a code and a reason; jose's messages never contain the token. */
 function failureOf(error: unknown, rule: IssuerRule): Failure {
   if (error instanceof KeysUnavailableError) return fail(TokenErrorCode.KeysUnavailable, error.message);
+  if (error instanceof KeysPendingError) return fail(TokenErrorCode.KeysPending, error.message);
   if (error instanceof errors.JWTExpired) {
     return error.claim === 'iat'
       ? fail(TokenErrorCode.TooOld, `the token is older than ${rule.extensions.maxTokenAgeSeconds ?? 0} s ("iat")`)

@@ -6,7 +6,7 @@
 import type { GatehouseConfig } from '../config/config.js';
 import { DecisionCode } from '../errors.js';
 import { ApiKeyErrorCode } from '../identity/api-key.js';
-import type { TokenErrorCode } from '../identity/issuer-rule.js';
+import { TokenErrorCode } from '../identity/issuer-rule.js';
 import type { Decision } from '../policy/decision.js';
 import type { CheckInput } from '../request/model.js';
 
@@ -75,11 +75,12 @@ export function httpStatusOf(code: DecisionCode): number {
 
 /**
  * A failed request authentication (token or API key) is 401 UNAUTHENTICATED,
- * except an API-key store that could not be read: that says nothing about the
- * key, so the caller is told to retry (503). Everything else is in the table.
+ * except an API-key store that could not be read or a key set still being
+ * fetched: those say nothing about the credential, so the caller is told to
+ * retry (503). Everything else is in the table.
  */
 function statusOf(code: DecisionCode): { http: number; grpc: number } {
-  if (code === ApiKeyErrorCode.StoreUnavailable) return STATUS[DecisionCode.Unavailable];
+  if (code === ApiKeyErrorCode.StoreUnavailable || code === TokenErrorCode.KeysPending) return STATUS[DecisionCode.Unavailable];
   if (isTokenError(code) || isApiKeyError(code)) return { http: 401, grpc: GRPC_UNAUTHENTICATED };
   return STATUS[code] ?? STATUS[DecisionCode.Internal];
 }

@@ -20,7 +20,7 @@ const SCHEDULING_ALLOWANCE_MS = 3000;
 
 test('SIGTERM under load: NOT_SERVING at once, the Check in flight is answered, no answer is wrong, exit 0 within drainSeconds', async (t) => {
   const gateway = await startTokenGateway({
-    config: `drainSeconds: ${DRAIN_SECONDS}\njwt: { jwks: { unknownKidCooldownSeconds: 0 } }\n`,
+    config: `drainSeconds: ${DRAIN_SECONDS}\njwt: { jwks: { unknownKidCooldownSeconds: 0, checkWaitMs: 10000 } }\n`,
     rotatedTokens: 1,
   });
   t.teardown(() => gateway.close());

@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import test from 'ava';
+import { setTimeout as delay } from 'node:timers/promises';
 import { connect, fromStruct, type TestClient } from '../helpers/grpc-client.js';
 import { CLI, startGatehouse, writeFixture, type RunningGatehouse } from '../helpers/gatehouse.js';
 import { startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
@@ -64,7 +65,7 @@ test.before(async () => {
 policies: { paths: [./policies] }
 workloads: [{ namespace: default, serviceAccount: todos, labels: { app: todos } }]
 redis: { url: "${redis.url}", keyPrefix: "${prefix}", commandTimeoutMs: 500 }
-jwt: { jwks: { refreshIntervalSeconds: 3600 } }
+jwt: { jwks: { fetchTimeoutMs: 5000, refreshIntervalSeconds: 3600, unknownKidCooldownSeconds: 0 } }
 admin: { enabled: ${admin}, port: ${adminPort} }
 `;
   const files = policies(idp.url, idp.jwksUri);
@@ -139,6 +140,38 @@ test.serial('with the IdP down, every replica keeps accepting tokens signed by k
   const second = await check(clients[1]!, { authorization: `Bearer ${token}` });
   t.is(second.status.code ?? 0, 0, JSON.stringify(second.denied_response));
 });
+
+test.serial(
+  'a token of a key still being fetched is a 503 TOKEN_KEYS_PENDING within checkWaitMs (before the proxy gives up), then accepted once the fetch lands',
+  async (t) => {
+    const rotated = await generateTestKey('ES256');
+    const published = idp.jwks;
+    idp.jwks = jwksOf(es256, rsa, rotated);
+    idp.delayMs = 2000; // far past checkWaitMs (200 ms by default) and the proxy's 0.25 s, within fetchTimeoutMs
+    t.teardown(() => {
+      idp.delayMs = 0;
+      idp.jwks = published;
+    });
+    const token = await signToken(claims({ sub: 'dave' }), rotated);
+
+    const started = performance.now();
+    const pending = await check(clients[0]!, { authorization: `Bearer ${token}` });
+    const waitedMs = performance.now() - started;
+    t.is(pending.status.code, 14, 'gRPC UNAVAILABLE');
+    t.is(pending.denied_response!.status.code, 'ServiceUnavailable');
+    t.is(denial(pending).code, 'TOKEN_KEYS_PENDING');
+    t.regex(denial(pending).reason, /still being fetched after 200 ms; retry/);
+    t.true(waitedMs < 1500, `answered after ${waitedMs.toFixed(0)} ms, without waiting for the 2 s fetch`);
+
+    let response = pending;
+    const deadline = Date.now() + 10_000;
+    while ((response.status.code ?? 0) !== 0 && Date.now() < deadline) {
+      await delay(100);
+      response = await check(clients[0]!, { authorization: `Bearer ${token}` });
+    }
+    t.is(response.status.code ?? 0, 0, 'the fetch went on and its key verifies the same token (the 503 was not remembered)');
+  },
+);
 
 test('revoking through the admin service stops every replica from accepting the token within a second', async (t) => {
   const jti = uniquePrefix('revoked');

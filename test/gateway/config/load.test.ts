@@ -12,6 +12,7 @@ test('an empty file gives the documented defaults', (t) => {
   t.is(config.response.subjectHeader, 'x-gatehouse-subject');
   t.is(config.response.actorsHeader, 'x-gatehouse-actors');
   t.is(config.delegation.maxDepth, 3);
+  t.is(config.jwt.jwks.checkWaitMs, 200, 'below the 0.25 s ext_authz timeout of deploy/');
   t.is(config.tls, undefined);
 });
 
@@ -70,6 +71,8 @@ const invalid: [name: string, yaml: string, field: string, env?: NodeJS.ProcessE
   ['empty algorithm list', 'jwt: { defaults: { algorithms: [] } }', 'jwt.defaults.algorithms'],
   ['unknown issuer setting', 'jwt: { defaults: { leeway: 5 } }', 'jwt.defaults.leeway'],
   ['cache TTL of zero', 'jwt: { cache: { maxTtlSeconds: 0 } }', 'jwt.cache.maxTtlSeconds'],
+  ['negative key-fetch wait', 'jwt: { jwks: { checkWaitMs: -1 } }', 'jwt.jwks.checkWaitMs'],
+  ['key-fetch wait past a minute', 'jwt: { jwks: { checkWaitMs: 60001 } }', 'jwt.jwks.checkWaitMs'],
   ['admin port out of range', 'admin: { port: 99999 }', 'admin.port'],
   ['malformed trusted XFCC peer', 'identity: { xfcc: { trustedPeers: ["spiffe://Bad.Domain/x"] } }', 'identity'],
   ['malformed trust domain', 'identity: { trustDomains: ["Not A Domain"] }', 'identity'],

@@ -166,6 +166,49 @@ test('single flight: concurrent unknown kids after the cooldown share one refetc
   t.is(idp.jwksRequestCount, 2);
 });
 
+/** Far above checkWaitMs, far below fetchTimeoutMs: a fetch a loaded machine cannot mistake for either. */
+const SLOW_FETCH_MS = 2000;
+
+test('an unknown kid waits for its refetch at most checkWaitMs (KeysPending); the fetch goes on and the next verification uses its keys', async (t) => {
+  const idp = await server(t, rsa);
+  const keys = manager(t, { kind: 'uri', uri: idp.jwksUri }, { checkWaitMs: 100, fetchTimeoutMs: 10_000, unknownKidCooldownMs: 0 });
+  t.true(await keys.prefetch());
+  idp.jwks = jwksOf(rsa, rotated);
+  idp.delayMs = SLOW_FETCH_MS;
+
+  const started = performance.now();
+  const waited = await verify(keys, rotated, idp.url);
+  const waitedMs = performance.now() - started;
+  t.like(waited, { ok: false, code: TokenErrorCode.KeysPending });
+  if (!waited.ok) t.regex(waited.reason, /still being fetched after 100 ms; retry/);
+  t.true(waitedMs < SLOW_FETCH_MS * 0.75, `the verification waited ${waitedMs.toFixed(0)} ms, not for the whole fetch`);
+  t.true((await verify(keys, rsa, idp.url)).ok, 'a token of a known key does not wait at all');
+
+  let verdict = waited;
+  const deadline = Date.now() + SLOW_FETCH_MS + 10_000;
+  while (!verdict.ok && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    verdict = await verify(keys, rotated, idp.url);
+  }
+  t.true(verdict.ok, 'the refetch finished in the background and found the new key');
+  t.is(idp.jwksRequestCount, 2, 'the verifications that came while it ran joined the one refetch');
+});
+
+test('a cold manager whose first fetch is slow: KeysPending within checkWaitMs, then the fetched set', async (t) => {
+  const idp = await server(t, rsa);
+  idp.delayMs = SLOW_FETCH_MS;
+  const keys = manager(t, { kind: 'uri', uri: idp.jwksUri }, { checkWaitMs: 50, fetchTimeoutMs: 10_000 });
+  t.like(await verify(keys, rsa, idp.url), { ok: false, code: TokenErrorCode.KeysPending });
+  let verdict = await verify(keys, rsa, idp.url);
+  const deadline = Date.now() + SLOW_FETCH_MS + 10_000;
+  while (!verdict.ok && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    verdict = await verify(keys, rsa, idp.url);
+  }
+  t.true(verdict.ok);
+  t.is(idp.jwksRequestCount, 1);
+});
+
 test('a failing key server: the last good set serves until maxStale, then KeysUnavailable', async (t) => {
   const idp = await server(t, rsa);
   const clock = new Clock();

@@ -267,7 +267,7 @@ test('/readyz is 200 while serving and 503 while draining; /healthz stays 200; o
   t.teardown(() => idp.close());
   idp.mode = 'fail';
   const gatehouse = await startGatehouse({
-    config: `${config}drainSeconds: 20\njwt: { jwks: { fetchTimeoutMs: 4000, unknownKidCooldownSeconds: 0 } }\n`,
+    config: `${config}drainSeconds: 20\njwt: { jwks: { fetchTimeoutMs: 4000, checkWaitMs: 10000, unknownKidCooldownSeconds: 0 } }\n`,
     policies: policies(idp.url, idp.jwksUri),
   });
   t.teardown(() => gatehouse.stop());
