@@ -37,12 +37,19 @@ export const FAULTS_DEFAULTS: FaultsOptions = { ratePerSecond: 500, durationSeco
 /** Gatehouse's settings the recovery times depend on. */
 const COMMAND_TIMEOUT_MS = 50;
 const FETCH_TIMEOUT_MS = 1000;
+/**
+ * How long a Check waits for a key fetch: longer than the SIGTERM case's slow
+ * fetch (FETCH_TIMEOUT_MS / 2), so its Check is still in flight at SIGTERM;
+ * shorter than a fetch that times out, so the hanging endpoint's Checks are told to retry.
+ */
+const CHECK_WAIT_MS = 800;
 const UNKNOWN_KID_COOLDOWN_SECONDS = 2;
 const DRAIN_SECONDS = 10;
 /** How often the probe sends a Check whose right decision depends on the fault's phase. */
 const PROBE_INTERVAL_MS = 20;
 const ALLOW = 'allow';
 const NO_MATCHING_KEY = 'Unauthorized TOKEN_NO_MATCHING_KEY';
+const KEYS_PENDING = 'ServiceUnavailable TOKEN_KEYS_PENDING';
 const NO_ALLOW_MATCH = 'Forbidden NO_ALLOW_MATCH';
 
 type FaultName = 'redis-kill' | 'redis-stall' | 'jwks-errors' | 'jwks-hang' | 'policy-invalid' | 'sigterm';
@@ -129,7 +136,7 @@ function gatehouseConfig(redisUrl: string, keyPrefix: string): string {
     '  - { namespace: default, serviceAccount: todos, labels: { app: todos }, service: todos }',
     '  - { namespace: default, serviceAccount: reminder, labels: { app: reminder }, service: reminder }',
     `redis: { url: "${redisUrl}", keyPrefix: "${keyPrefix}", commandTimeoutMs: ${COMMAND_TIMEOUT_MS} }`,
-    `jwt: { jwks: { fetchTimeoutMs: ${FETCH_TIMEOUT_MS}, refreshIntervalSeconds: 3600, unknownKidCooldownSeconds: ${UNKNOWN_KID_COOLDOWN_SECONDS} } }`,
+    `jwt: { jwks: { fetchTimeoutMs: ${FETCH_TIMEOUT_MS}, checkWaitMs: ${CHECK_WAIT_MS}, refreshIntervalSeconds: 3600, unknownKidCooldownSeconds: ${UNKNOWN_KID_COOLDOWN_SECONDS} } }`,
     `drainSeconds: ${DRAIN_SECONDS}`,
     'log: { level: warn }',
     '',
@@ -273,7 +280,7 @@ function faultActions(name: FaultName, context: FaultContext): Timeline {
         let n = 0;
         let phase: 'before' | 'fault' | 'back' | 'fetched' = 'before';
         const right = (sentIn: string): readonly string[] =>
-          sentIn === 'back' ? [NO_MATCHING_KEY, ALLOW] : sentIn === 'fetched' ? [ALLOW] : [NO_MATCHING_KEY];
+          sentIn === 'back' ? [NO_MATCHING_KEY, KEYS_PENDING, ALLOW] : sentIn === 'fetched' ? [ALLOW] : [NO_MATCHING_KEY, KEYS_PENDING];
         let recoveredAt: number | undefined;
         const probe = runProbe(
           context.probeClient,
@@ -287,7 +294,7 @@ function faultActions(name: FaultName, context: FaultContext): Timeline {
             return right(sentIn).includes(decision);
           },
           end,
-          // A token of an unknown key waits for the key fetch it triggers or joins: up to the fetch timeout.
+          // A token of an unknown key waits for the key fetch it triggers or joins: up to checkWaitMs.
           FETCH_TIMEOUT_MS + context.options.deadlineMs,
         );
         await sleepUntil(faultFrom);
@@ -515,10 +522,10 @@ function report(runs: ReadonlyMap<FaultName, FaultRun>, options: FaultsOptions):
     'Command: `npm run build && node dist/bench/run.js --only faults`.',
     '',
     `- Load: bench/load-generator.ts in open loop, ${formatNumber(options.ratePerSecond)} Checks/s, ${options.warmupSeconds} s of warm-up (not recorded), then ${options.durationSeconds} s recorded per fault over 2 HTTP/2 connections; latency from the scheduled time; gRPC deadline ${formatNumber(options.deadlineMs)} ms. Per 10 Checks: 6 with one of 300 reused valid tokens (ES256, RS256, EdDSA), 2 with a fresh valid token, 1 expired or forged (401), 1 without a token (403; for the policy fault, a reused token instead). Each answer is compared with the expected decision.`,
-    `- Probe: for the JWKS and policy faults, one Check every ${PROBE_INTERVAL_MS} ms from the bench process whose right decision depends on the phase it was sent in: a token of a key published when the fault starts (401 TOKEN_NO_MATCHING_KEY while the endpoint fails, allowed once fetched), or a request without a token (403 under policy version 1, allowed by version 2). Its Checks are counted in the table.`,
+    `- Probe: for the JWKS and policy faults, one Check every ${PROBE_INTERVAL_MS} ms from the bench process whose right decision depends on the phase it was sent in: a token of a key published when the fault starts (401 TOKEN_NO_MATCHING_KEY while the endpoint fails, or 503 TOKEN_KEYS_PENDING when the fetch it joined outlasts \`checkWaitMs\`; allowed once fetched), or a request without a token (403 under policy version 1, allowed by version 2). Its Checks are counted in the table.`,
     `- Faults, each on a fresh Gatehouse, Redis and identity provider, from ${third.toFixed(0)} s to ${(2 * third).toFixed(0)} s: redis-server SIGKILL then restarted empty; \`DEBUG SLEEP\` for the whole window; the JWKS endpoint answering 500 then malformed JSON, or never answering; the ALLOW policy replaced (by rename, as a ConfigMap update) by broken YAML, then by a policy with an unknown field, then by version 2; SIGTERM at ${third.toFixed(0)} s with a Check waiting for a slow key fetch (the load after SIGTERM is refused by design: the pod is NOT_SERVING and Envoy sends elsewhere; only Checks that failed before the drain or timed out count as failed).`,
     '- The warm-up column is a baseline without any fault: Checks failing there mean the machine (shared, 2 cores) was too busy, not that the fault did harm.',
-    `- Gatehouse settings the recovery depends on: Redis reconnect backoff 50 ms doubling to 2 s, \`commandTimeoutMs\` ${COMMAND_TIMEOUT_MS}; \`jwt.jwks.fetchTimeoutMs\` ${FETCH_TIMEOUT_MS}, \`unknownKidCooldownSeconds\` ${UNKNOWN_KID_COOLDOWN_SECONDS}; policy reload debounce 150 ms; health entry updated every second; \`drainSeconds\` ${DRAIN_SECONDS}.`,
+    `- Gatehouse settings the recovery depends on: Redis reconnect backoff 50 ms doubling to 2 s, \`commandTimeoutMs\` ${COMMAND_TIMEOUT_MS}; \`jwt.jwks.fetchTimeoutMs\` ${FETCH_TIMEOUT_MS}, \`checkWaitMs\` ${CHECK_WAIT_MS}, \`unknownKidCooldownSeconds\` ${UNKNOWN_KID_COOLDOWN_SECONDS}; policy reload debounce 150 ms; health entry updated every second; \`drainSeconds\` ${DRAIN_SECONDS}.`,
   ].join('\n');
   return { name: 'faults', title: 'Faults under load', targets, markdown };
 }
