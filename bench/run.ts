@@ -5,7 +5,7 @@
  *
  *   node dist/bench/run.js                      all of them (what `npm run bench` runs)
  *   node dist/bench/run.js --only throughput    one or more, comma-separated: throughput, cold-start, rule-scaling,
- *                                               jwt-throughput, redis-fault, cache-rss, delegation, kubernetes-webhook,
+ *                                               jwt-throughput, cache-rss, delegation, kubernetes-webhook,
  *                                               api-key, telemetry, latency, allocation, faults; and fuzz (only when named: 100,000
  *                                               fuzzed Checks take minutes; also `npm run fuzz`), soak (only when named:
  *                                               ten minutes by default, --soak-minutes <m>; also `npm run soak`)
@@ -21,7 +21,6 @@ import { h2loadAvailable, H2LOAD } from './h2load.js';
 import { JWT_THROUGHPUT_DEFAULTS, runJwtThroughput } from './jwt-throughput.js';
 import { LATENCY_DEFAULTS, runLatency } from './latency.js';
 import { FUZZ_DEFAULTS, runFuzzBench } from './fuzz.js';
-import { REDIS_FAULT_DEFAULTS, runRedisFault } from './redis-fault.js';
 import { FAULTS_DEFAULTS, runFaults } from './faults.js';
 import { CACHE_RSS_DEFAULTS, runCacheRss } from './cache-rss.js';
 import { DELEGATION_DEFAULTS, runDelegation } from './delegation.js';
@@ -41,7 +40,6 @@ const BENCHMARKS = [
   'cold-start',
   'rule-scaling',
   'jwt-throughput',
-  'redis-fault',
   'faults',
   'cache-rss',
   'delegation',
@@ -127,11 +125,6 @@ function runOne(
         quick
           ? { ...JWT_THROUGHPUT_DEFAULTS, repetitions: 1, durationSeconds: 1, missTokens: 20_000, profileDir }
           : { ...JWT_THROUGHPUT_DEFAULTS, profileDir },
-        log,
-      );
-    case 'redis-fault':
-      return runRedisFault(
-        quick ? { ...REDIS_FAULT_DEFAULTS, durationSeconds: 9, killAtSeconds: 3, restartAtSeconds: 6 } : REDIS_FAULT_DEFAULTS,
         log,
       );
     case 'faults':
