@@ -4,16 +4,11 @@
  * `nonResource`, `verb`). Expressions are parsed and type-checked once, when
  * the policy is read; a review only runs them.
  */
-import { Environment } from '@marcbachmann/cel-js';
+import { celEnvironment, compileCelBool, type CelBoolProgram } from '../cel-program.js';
 import type { AccessReview, KubernetesUser } from './types.js';
 
-/** Longest expression accepted, in characters (the same bound as the gateway's `gatehouse.cel`). */
-export const maxAccessCelLength = 4096;
-
 // One environment for every policy: building it is the expensive part.
-const environment = new Environment({
-  limits: { maxAstNodes: 2000, maxDepth: 64, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 16 },
-})
+const environment = celEnvironment()
   .registerVariable('user', 'map')
   .registerVariable('resource', 'map')
   .registerVariable('nonResource', 'map')
@@ -28,11 +23,7 @@ export interface AccessCelActivation {
 }
 
 /** A parsed, type-checked expression. */
-export interface AccessCelProgram {
-  readonly expression: string;
-  /** The expression's value; throws on a CEL runtime error. */
-  run(activation: AccessCelActivation): unknown;
-}
+export type AccessCelProgram = CelBoolProgram<AccessCelActivation>;
 
 /**
  * Parses and type-checks one expression. Returns the problem as a sentence
@@ -43,27 +34,7 @@ export interface AccessCelProgram {
  * if (compiled.ok) compiled.program.run(accessCelActivation(review)); // true or false
  */
 export function compileAccessCel(expression: string): { ok: true; program: AccessCelProgram } | { ok: false; problem: string } {
-  if (expression.length > maxAccessCelLength) {
-    return { ok: false, problem: `CEL expression is longer than ${maxAccessCelLength} characters` };
-  }
-  try {
-    const parsed = environment.parse(expression);
-    const checked = parsed.check();
-    if (!checked.valid) {
-      return { ok: false, problem: `CEL expression does not type-check: ${firstLine(checked.error?.message ?? 'unknown error')}` };
-    }
-    // Map members are `dyn` to the checker; a non-bool at run time is an evaluation error.
-    if (checked.type !== 'bool' && checked.type !== 'dyn') {
-      return { ok: false, problem: `CEL expression must yield a bool, not ${checked.type ?? 'an unknown type'}` };
-    }
-    return { ok: true, program: { expression, run: (activation) => parsed(activation) as unknown } };
-  } catch (error) {
-    return { ok: false, problem: `CEL expression does not parse: ${firstLine(error instanceof Error ? error.message : String(error))}` };
-  }
-}
-
-function firstLine(message: string): string {
-  return message.split('\n', 1)[0] ?? message;
+  return compileCelBool<AccessCelActivation>(environment, expression);
 }
 
 const emptyMap: ReadonlyMap<string, unknown> = new Map();

@@ -3,19 +3,14 @@
  * holds CEL expressions (https://github.com/google/cel-spec). Expressions are
  * parsed and type-checked once at load time; at decision time they only run.
  */
-import { Environment } from '@marcbachmann/cel-js';
+import { celEnvironment, compileCelBool, type CelBoolProgram } from '../cel-program.js';
 import type { CheckInput } from '../request/model.js';
 
 /** The `when` key that introduces CEL expressions. */
 export const celConditionKey = 'gatehouse.cel';
 
-/** Longest CEL expression accepted, in characters. */
-export const maxCelExpressionLength = 4096;
-
 // One environment for all policies: building it is the expensive part.
-const environment = new Environment({
-  limits: { maxAstNodes: 2000, maxDepth: 64, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 16 },
-})
+const environment = celEnvironment()
   .registerVariable('request', 'map')
   .registerVariable('source', 'map')
   .registerVariable('destination', 'map')
@@ -27,37 +22,14 @@ const environment = new Environment({
 export type CelActivation = Readonly<Record<string, ReadonlyMap<string, unknown>>>;
 
 /** A parsed, type-checked CEL expression. */
-export interface CelProgram {
-  readonly expression: string;
-  /** Returns the expression's value; throws on a CEL runtime error. */
-  run(activation: CelActivation): unknown;
-}
+export type CelProgram = CelBoolProgram<CelActivation>;
 
 /**
  * Parses and type-checks one expression. Returns the problem as a sentence
  * when it does not parse, does not type-check, or cannot yield a bool.
  */
 export function compileCel(expression: string): { ok: true; program: CelProgram } | { ok: false; problem: string } {
-  if (expression.length > maxCelExpressionLength) {
-    return { ok: false, problem: `CEL expression is longer than ${maxCelExpressionLength} characters` };
-  }
-  try {
-    const parsed = environment.parse(expression);
-    const checked = parsed.check();
-    if (!checked.valid) {
-      return { ok: false, problem: `CEL expression does not type-check: ${firstLine(checked.error?.message ?? 'unknown error')}` };
-    }
-    if (checked.type !== 'bool' && checked.type !== 'dyn') {
-      return { ok: false, problem: `CEL expression must yield a bool, not ${checked.type ?? 'an unknown type'}` };
-    }
-    return { ok: true, program: { expression, run: (activation) => parsed(activation) as unknown } };
-  } catch (error) {
-    return { ok: false, problem: `CEL expression does not parse: ${firstLine(error instanceof Error ? error.message : String(error))}` };
-  }
-}
-
-function firstLine(message: string): string {
-  return message.split('\n', 1)[0] ?? message;
+  return compileCelBool<CelActivation>(environment, expression);
 }
 
 /**
