@@ -5,12 +5,10 @@
  * serving; starting with an invalid set fails fast with the same error.
  */
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { IssuerExtensions } from '../identity/issuer-rule.js';
 import { compileRequestAuthentications, parseRequestAuthentications, type RequestAuthenticationSet } from '../identity/index.js';
 import type { Logger } from '../log.js';
+import { FolderWatch } from './folder-watch.js';
 import {
   compileDelegationPolicies,
   compilePolicySet,
@@ -61,12 +59,9 @@ export function policyStoreOptions(config: GatehouseConfig): PolicyStoreOptions 
   };
 }
 
-const DEBOUNCE_MS = 150;
-
 /** The current policy set, reloaded from disk on change. */
 export class PolicyStore {
-  private watchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly folders: FolderWatch;
   private reloading: Promise<void> = Promise.resolve();
   private reloads = 0;
   private rejections = 0;
@@ -80,7 +75,9 @@ export class PolicyStore {
     private readonly log: Logger,
     private snapshot: PolicySnapshot,
     private fingerprint: string,
-  ) {}
+  ) {
+    this.folders = new FolderWatch(paths, log, () => void this.reload());
+  }
 
   /**
    * Loads the policy files; throws the first ValidationError if they are invalid.
@@ -119,17 +116,8 @@ export class PolicyStore {
   }
 
   /** Starts watching the policy files (and the folders holding them, for atomic renames). */
-  async watch(): Promise<void> {
-    const folders = new Set<string>();
-    for (const target of this.paths) {
-      const info = await stat(target).catch(() => undefined);
-      folders.add(info?.isDirectory() ? target : path.dirname(target));
-    }
-    for (const folder of folders) {
-      const watcher = watch(folder, { persistent: false }, () => this.schedule());
-      watcher.on('error', (error) => this.log.warn({ folder, err: error.message }, 'policy watch failed'));
-      this.watchers.push(watcher);
-    }
+  watch(): Promise<void> {
+    return this.folders.start();
   }
 
   /** Reloads now; resolves when done. Returns whether the set changed. */
@@ -158,15 +146,7 @@ export class PolicyStore {
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    for (const watcher of this.watchers) watcher.close();
-    this.watchers = [];
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.reload(), DEBOUNCE_MS);
-    this.timer.unref();
+    this.folders.close();
   }
 }
 

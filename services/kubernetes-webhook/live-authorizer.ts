@@ -4,10 +4,8 @@
  * changes, and swapped in one assignment. A rejected reload is logged with
  * its precise error and the last good set keeps answering.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { Logger } from '../../gateway/log.js';
+import { FolderWatch } from '../../gateway/policy/folder-watch.js';
 
 export interface LiveAuthorizerStats {
   readonly reloads: number;
@@ -16,9 +14,6 @@ export interface LiveAuthorizerStats {
   readonly loadedAt: Date;
 }
 
-/** Changes closer together than this are one reload (editors and `kubectl cp` write in several steps). */
-const DEBOUNCE_MS = 150;
-
 /**
  * @example
  * const live = await LiveAuthorizer.open(paths, () => loadKubernetesAuthorizer(paths, breakGlass, options), log);
@@ -26,8 +21,7 @@ const DEBOUNCE_MS = 150;
  * live.current().review(review);
  */
 export class LiveAuthorizer<T extends { readonly policyCount: number }> {
-  private watchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private readonly folders: FolderWatch;
   private reloading: Promise<void> = Promise.resolve();
   private counts = { reloads: 0, rejections: 0 };
   private lastError: string | undefined;
@@ -38,7 +32,9 @@ export class LiveAuthorizer<T extends { readonly policyCount: number }> {
     private readonly load: () => Promise<T>,
     private readonly log: Logger,
     private authorizer: T,
-  ) {}
+  ) {
+    this.folders = new FolderWatch(paths, log, () => void this.reload());
+  }
 
   /** Loads the set; rejects with the loader's error (a ValidationError naming file and field) when it is invalid. */
   static async open<T extends { readonly policyCount: number }>(
@@ -61,17 +57,8 @@ export class LiveAuthorizer<T extends { readonly policyCount: number }> {
   }
 
   /** Watches the policy files (the folders holding them, so atomic renames and ConfigMap symlink swaps are seen). */
-  async watch(): Promise<void> {
-    const folders = new Set<string>();
-    for (const target of this.paths) {
-      const info = await stat(target).catch(() => undefined);
-      folders.add(info?.isDirectory() ? target : path.dirname(target));
-    }
-    for (const folder of folders) {
-      const watcher = watch(folder, { persistent: false }, () => this.schedule());
-      watcher.on('error', (error) => this.log.warn({ folder, err: error.message }, 'policy watch failed'));
-      this.watchers.push(watcher);
-    }
+  watch(): Promise<void> {
+    return this.folders.start();
   }
 
   /** Loads the set again now; resolves with whether the new set is live. */
@@ -96,14 +83,6 @@ export class LiveAuthorizer<T extends { readonly policyCount: number }> {
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    for (const watcher of this.watchers) watcher.close();
-    this.watchers = [];
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.reload(), DEBOUNCE_MS);
-    this.timer.unref();
+    this.folders.close();
   }
 }
