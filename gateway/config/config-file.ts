@@ -1,11 +1,13 @@
 /**
  * What every Gatehouse configuration file shares (gatehouse.yaml and the
  * companion services' files): reading it, parsing its YAML strictly, and the
- * key-set fetching settings each of them has.
+ * key-set settings each of them has.
  */
 import { readFile } from 'node:fs/promises';
+import type { JSONWebKeySet } from 'jose';
 import { parseDocument } from 'yaml';
 import { ValidationError } from '../errors.js';
+import { checkJwks } from '../identity/index.js';
 import type { FieldReader } from './load.js';
 
 /** Configuration files larger than this are refused before parsing. */
@@ -58,4 +60,19 @@ export function readJwksSettings(r: FieldReader, value: unknown, field: string):
     unknownKidCooldownSeconds: r.integer(jwks.unknownKidCooldownSeconds ?? 30, `${field}.unknownKidCooldownSeconds`, 0, 3600),
     maxStaleSeconds: r.integer(jwks.maxStaleSeconds ?? 86_400, `${field}.maxStaleSeconds`, 0, 30 * 86_400),
   };
+}
+
+/** An inline key set: a mapping, or a JSON string as in Istio's `jwks`. */
+export function readInlineJwks(r: FieldReader, value: unknown, field: string): JSONWebKeySet {
+  let parsed: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      r.fail(field, 'is not valid JSON');
+    }
+  }
+  const checked = checkJwks(parsed);
+  if (!checked.ok) r.fail(field, checked.problem);
+  return checked.jwks;
 }

@@ -11,15 +11,10 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import type { IssuerSettings } from '../config/config.js';
+import { readInlineJwks } from '../config/config-file.js';
 import { FieldReader, readIssuerSettings } from '../config/load.js';
 import { ValidationError } from '../errors.js';
-import {
-  checkJwks,
-  defaultIssuerExtensions,
-  defaultTokenLocations,
-  issuerRuleFingerprint,
-  validateIssuerExtensions,
-} from '../identity/index.js';
+import { defaultIssuerExtensions, defaultTokenLocations, issuerRuleFingerprint, validateIssuerExtensions } from '../identity/index.js';
 import type { IssuerExtensions, IssuerRule, VerifiedToken } from '../identity/index.js';
 import { compileClaimExpression, compileUserExpression, type ClaimExpressionResult, type ClaimProgram } from './claim-cel.js';
 import type { KubernetesUser } from './types.js';
@@ -209,21 +204,6 @@ function readHttpsUrl(r: FieldReader, value: unknown, field: string): string {
   }
   if (url.username !== '' || url.password !== '') r.fail(field, 'must not contain user information');
   return text;
-}
-
-/** An inline key set: a mapping, or a JSON string as in Istio's `jwks`. */
-function readInlineJwks(r: FieldReader, value: unknown, field: string): JSONWebKeySet {
-  let parsed: unknown = value;
-  if (typeof value === 'string') {
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      r.fail(field, 'is not valid JSON');
-    }
-  }
-  const checked = checkJwks(parsed);
-  if (!checked.ok) r.fail(field, checked.problem);
-  return checked.jwks;
 }
 
 function readClaimValidationRule(r: FieldReader, value: unknown, field: string): ClaimValidationRule {

@@ -7,9 +7,8 @@
 import path from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import type { IssuerSettings, RedisSettings } from '../../gateway/config/config.js';
-import { parseConfigYaml, readConfigText, readJwksSettings, type JwksSettings } from '../../gateway/config/config-file.js';
+import { parseConfigYaml, readConfigText, readInlineJwks, readJwksSettings, type JwksSettings } from '../../gateway/config/config-file.js';
 import { FieldReader, ISSUER_FIELDS, readIssuerSettings, readRedis } from '../../gateway/config/load.js';
-import { checkJwks } from '../../gateway/identity/index.js';
 import { defaultMaxDelegationDepth, delegationLimits } from '../../gateway/policy/index.js';
 
 /** One issuer whose tokens the service accepts (as subject tokens, or as actor tokens). */
@@ -227,19 +226,4 @@ function readIssuers(r: FieldReader, value: unknown, field: string): TrustedIssu
       settings,
     };
   });
-}
-
-/** An inline key set: a mapping, or a JSON string as in Istio's `jwks`. */
-function readInlineJwks(r: FieldReader, value: unknown, field: string): JSONWebKeySet {
-  let parsed: unknown = value;
-  if (typeof value === 'string') {
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      r.fail(field, 'is not valid JSON');
-    }
-  }
-  const checked = checkJwks(parsed);
-  if (!checked.ok) r.fail(field, checked.problem);
-  return checked.jwks;
 }
