@@ -129,3 +129,21 @@ function attributesOf(value: unknown): Record<string, unknown> {
   }
   return attributes;
 }
+
+/**
+ * The OpenTelemetry variables that send a service's traces and metrics to
+ * `endpoint` as OTLP/JSON, exported often enough for a test to wait on.
+ *
+ * @example
+ * const gatehouse = await startGatehouse({ config }, otlpEnvironment(collector.endpoint));
+ */
+export function otlpEnvironment(endpoint: string): NodeJS.ProcessEnv {
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_METRIC_EXPORT_INTERVAL: '200',
+    OTEL_BSP_SCHEDULE_DELAY: '50',
+  };
+}

@@ -14,7 +14,7 @@ import test from 'ava';
 import { startGatehouse, writeFixture, type RunningGatehouse } from '../../helpers/gatehouse.js';
 import { connect, fromStruct } from '../../helpers/grpc-client.js';
 import { startJwksServer } from '../../helpers/jwks-server.js';
-import { startOtlpCollector } from '../../helpers/otlp-collector.js';
+import { otlpEnvironment, startOtlpCollector } from '../../helpers/otlp-collector.js';
 import { epochSeconds, generateTestKey, jwksOf, signToken } from '../../helpers/tokens.js';
 
 const AUTHZ = 'envoy.service.auth.v3.Authorization';
@@ -60,15 +60,6 @@ const config = `policies: { paths: [./policies], watch: false }
 workloads:
   - { namespace: default, serviceAccount: todos, labels: { app: todos } }
 `;
-
-const otlpEnvironment = (endpoint: string): NodeJS.ProcessEnv => ({
-  OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
-  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-  OTEL_TRACES_EXPORTER: 'otlp',
-  OTEL_METRICS_EXPORTER: 'otlp',
-  OTEL_METRIC_EXPORT_INTERVAL: '300',
-  OTEL_BSP_SCHEDULE_DELAY: '100',
-});
 
 interface CheckResponse {
   status: { code?: number };

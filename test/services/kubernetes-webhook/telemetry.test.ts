@@ -4,7 +4,7 @@
  * without the user, groups or token of any review.
  */
 import test from 'ava';
-import { startOtlpCollector } from '../../helpers/otlp-collector.js';
+import { otlpEnvironment, startOtlpCollector } from '../../helpers/otlp-collector.js';
 import {
   accessPolicy,
   callWebhook,
@@ -31,14 +31,7 @@ test('reviews become spans and counters over OTLP, with nothing of the user or t
   const collector = await startOtlpCollector();
   t.teardown(() => collector.close());
   // The exporters read the process environment (this file runs in its own process).
-  Object.assign(process.env, {
-    OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_TRACES_EXPORTER: 'otlp',
-    OTEL_METRICS_EXPORTER: 'otlp',
-    OTEL_METRIC_EXPORT_INTERVAL: '200',
-    OTEL_BSP_SCHEDULE_DELAY: '50',
-  });
+  Object.assign(process.env, otlpEnvironment(collector.endpoint));
   const env = await createWebhookEnvironment();
   t.teardown(() => env.close());
   const webhook = await startWebhook(env, { policies: { 'pod-readers.yaml': podReaders } });

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { meshIds } from '../../helpers/certs.js';
-import { startOtlpCollector } from '../../helpers/otlp-collector.js';
+import { otlpEnvironment, startOtlpCollector } from '../../helpers/otlp-collector.js';
 import {
   ACCESS_TOKEN_TYPE,
   createEnvironment,
@@ -23,14 +23,7 @@ test('exchanges become spans and counters over OTLP, by result and OAuth error, 
   const collector = await startOtlpCollector();
   t.teardown(() => collector.close());
   // The exporters read the process environment (this file runs in its own process).
-  Object.assign(process.env, {
-    OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_TRACES_EXPORTER: 'otlp',
-    OTEL_METRICS_EXPORTER: 'otlp',
-    OTEL_METRIC_EXPORT_INTERVAL: '200',
-    OTEL_BSP_SCHEDULE_DELAY: '50',
-  });
+  Object.assign(process.env, otlpEnvironment(collector.endpoint));
   const env = await createEnvironment();
   t.teardown(() => env.close());
   const te = await startService(env, {
