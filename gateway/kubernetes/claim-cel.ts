@@ -5,26 +5,25 @@
  * see `user` (the mapped `user.Info`). Parsed and type-checked once when the
  * configuration is read; at review time they only run.
  */
-import { Environment, type ASTNode } from '@marcbachmann/cel-js';
-
-/** Longest expression accepted, in characters. */
-export const maxClaimExpressionLength = 4096;
-
-const limits = { maxAstNodes: 2000, maxDepth: 64, maxListElements: 256, maxMapEntries: 256, maxCallArguments: 16 };
+import type { ASTNode, Environment } from '@marcbachmann/cel-js';
+import { celBool, celEnvironment, celErrorLine, checkCelExpression, type CelResultType } from '../cel-program.js';
 
 // Kubernetes' CEL environment has optional types (`claims.?email_verified.orValue(true)`) and mixed list literals.
-const options = { limits, enableOptionalTypes: true, homogeneousAggregateLiterals: false };
-const claimsEnvironment = new Environment(options).registerVariable('claims', 'map');
-const userEnvironment = new Environment(options).registerVariable('user', 'map');
+const options = { enableOptionalTypes: true, homogeneousAggregateLiterals: false };
+const claimsEnvironment = celEnvironment(options).registerVariable('claims', 'map');
+const userEnvironment = celEnvironment(options).registerVariable('user', 'map');
 
 /** What an expression must yield: a bool (validation rules), a string (username, uid), or a string or list of strings (groups, extra). */
 export type ClaimExpressionResult = 'bool' | 'string' | 'strings';
 
-const acceptedTypes: Record<ClaimExpressionResult, readonly string[]> = {
-  bool: ['bool', 'dyn'],
-  string: ['string', 'dyn'],
+const resultTypes: Record<ClaimExpressionResult, CelResultType> = {
+  bool: celBool,
+  string: { types: ['string', 'dyn'], description: 'a string' },
   // `null` and `[]` (list<T>) are accepted: they mean "no value" for groups and extra.
-  strings: ['string', 'dyn', 'null', 'list', 'list<string>', 'list<dyn>', 'list<T>'],
+  strings: {
+    types: ['string', 'dyn', 'null', 'list', 'list<string>', 'list<dyn>', 'list<T>'],
+    description: 'a string or a list of strings',
+  },
 };
 
 /** The outcome of running an expression: its value, or why it has none. */
@@ -67,37 +66,25 @@ function compile(
   expression: string,
   result: ClaimExpressionResult,
 ): { ok: true; program: ClaimProgram } | { ok: false; problem: string } {
-  if (expression.length > maxClaimExpressionLength) {
-    return { ok: false, problem: `CEL expression is longer than ${maxClaimExpressionLength} characters` };
-  }
-  try {
-    const parsed = environment.parse(expression);
-    const checked = parsed.check();
-    if (!checked.valid) {
-      return { ok: false, problem: `CEL expression does not type-check: ${firstLine(checked.error?.message ?? 'unknown error')}` };
-    }
-    if (!acceptedTypes[result].includes(checked.type ?? '')) {
-      return { ok: false, problem: `CEL expression must yield ${describeResult(result)}, not ${checked.type ?? 'an unknown type'}` };
-    }
-    const claimsRead = new Set<string>();
-    if (variable === 'claims') collectClaimsRead(parsed.ast, claimsRead);
-    return {
-      ok: true,
-      program: {
-        expression,
-        claimsRead,
-        run: (value) => {
-          try {
-            return { ok: true, value: parsed({ [variable]: value }) as unknown };
-          } catch (error) {
-            return { ok: false, problem: firstLine(error instanceof Error ? error.message : String(error)) };
-          }
-        },
+  const checked = checkCelExpression(environment, expression, resultTypes[result]);
+  if (!checked.ok) return checked;
+  const { parsed } = checked;
+  const claimsRead = new Set<string>();
+  if (variable === 'claims') collectClaimsRead(parsed.ast, claimsRead);
+  return {
+    ok: true,
+    program: {
+      expression,
+      claimsRead,
+      run: (value) => {
+        try {
+          return { ok: true, value: parsed({ [variable]: value }) as unknown };
+        } catch (error) {
+          return { ok: false, problem: celErrorLine(error instanceof Error ? error.message : String(error)) };
+        }
       },
-    };
-  } catch (error) {
-    return { ok: false, problem: `CEL expression does not parse: ${firstLine(error instanceof Error ? error.message : String(error))}` };
-  }
+    },
+  };
 }
 
 /** Adds the names of the claims `node` reads by field selection or a constant index. */
@@ -117,13 +104,4 @@ function isClaims(node: ASTNode): boolean {
 
 function isNode(value: unknown): value is ASTNode {
   return typeof value === 'object' && value !== null && 'op' in value && 'args' in value;
-}
-
-function describeResult(result: ClaimExpressionResult): string {
-  return result === 'bool' ? 'a bool' : result === 'string' ? 'a string' : 'a string or a list of strings';
-}
-
-function firstLine(message: string): string {
-  const line = message.split('\n', 1)[0] ?? message;
-  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
