@@ -38,7 +38,9 @@ test('serve: SubjectAccessReview and TokenReview over HTTPS and gRPC, health, no
   t.teardown(() => env.close());
   const webhook = await spawnWebhook(env, { policies: { 'jane.yaml': janeReadsPods }, extra: BREAK_GLASS_YAML });
   t.teardown(() => void webhook.process.kill('SIGKILL'));
-  t.like(webhook.logs.at(-1), { httpsPort: webhook.httpsPort, grpcPort: webhook.grpcPort, policies: 1, authenticators: 1, redis: false });
+  // later lines may arrive in the same read as the serving line, before this runs
+  const serving = webhook.logs.find((line) => line.msg === 'kubernetes webhook serving');
+  t.like(serving, { httpsPort: webhook.httpsPort, grpcPort: webhook.grpcPort, policies: 1, authenticators: 1, redis: false });
 
   const sar = await callWebhook(env, `${webhook.baseUrl}/authorize`, JSON.stringify(documentedSubjectAccessReviews('v1beta1').resource));
   t.like(sar.body, { apiVersion: 'authorization.k8s.io/v1beta1', kind: 'SubjectAccessReview', status: { allowed: true } });
