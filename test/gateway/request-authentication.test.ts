@@ -160,6 +160,10 @@ test.serial(
     t.is(pending.status.code, 14, 'gRPC UNAVAILABLE');
     t.is(pending.denied_response!.status.code, 'ServiceUnavailable');
     t.is(denial(pending).code, 'TOKEN_KEYS_PENDING');
+    t.false(
+      pending.denied_response!.headers.some((h) => h.header.key === 'www-authenticate'),
+      'no invalid_token challenge: nothing is wrong with the token',
+    );
     t.regex(denial(pending).reason, /still being fetched after 200 ms; retry/);
     t.true(waitedMs < 1500, `answered after ${waitedMs.toFixed(0)} ms, without waiting for the 2 s fetch`);
 
