@@ -80,9 +80,14 @@ export function httpStatusOf(code: DecisionCode): number {
  * retry (503). Everything else is in the table.
  */
 function statusOf(code: DecisionCode): { http: number; grpc: number } {
-  if (code === ApiKeyErrorCode.StoreUnavailable || code === TokenErrorCode.KeysPending) return STATUS[DecisionCode.Unavailable];
+  if (isRetryableAuthentication(code)) return STATUS[DecisionCode.Unavailable];
   if (isTokenError(code) || isApiKeyError(code)) return { http: 401, grpc: GRPC_UNAUTHENTICATED };
   return STATUS[code] ?? STATUS[DecisionCode.Internal];
+}
+
+/** Authentication that said nothing about the credential: a 503 the client may retry. */
+function isRetryableAuthentication(code: DecisionCode): boolean {
+  return code === ApiKeyErrorCode.StoreUnavailable || code === TokenErrorCode.KeysPending;
 }
 
 function isTokenError(code: DecisionCode): code is TokenErrorCode {
@@ -181,6 +186,8 @@ export function planResponse(
             },
           ]
         : []),
+      // RFC 9110 §10.2.3: the credential could not be judged yet (a key set being fetched, a key store down); ask again shortly.
+      ...(isRetryableAuthentication(decision.code) ? [{ name: 'retry-after', value: '1', append: false }] : []),
     ],
     body,
     metadata,

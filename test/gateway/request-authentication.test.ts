@@ -164,6 +164,7 @@ test.serial(
       pending.denied_response!.headers.some((h) => h.header.key === 'www-authenticate'),
       'no invalid_token challenge: nothing is wrong with the token',
     );
+    t.is(pending.denied_response!.headers.find((h) => h.header.key === 'retry-after')?.header.value, '1');
     t.regex(denial(pending).reason, /still being fetched after 200 ms; retry/);
     t.true(waitedMs < 1500, `answered after ${waitedMs.toFixed(0)} ms, without waiting for the 2 s fetch`);
 
