@@ -4,7 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { createRequire } from 'node:module';
@@ -108,17 +108,25 @@ test('health reports SERVING per service, and reflection lists the services once
     t.true(services.includes(name), `${name} in ${services.join(', ')}`);
 });
 
-test('Explain returns the decision and the policies considered', async (t) => {
-  const gatehouse = await startGatehouse({ configFile: DEMO_CONFIG_PATH });
+/**
+ * A gateway on `configFile`, and a function that asks its PolicyService to
+ * explain a request from `source` to the todos service.
+ */
+async function explainer(
+  t: ExecutionContext,
+  configFile: string,
+): Promise<(source: string, method: string, path: string) => Promise<Record<string, unknown>>> {
+  const gatehouse = await startGatehouse({ configFile });
   t.teardown(() => gatehouse.stop());
   const policy = connect('gatehouse.policy.v1.PolicyService', gatehouse.address);
   t.teardown(() => policy.close());
-  const explained = await policy.call<Record<string, unknown>>('Explain', {
-    source_principal: REMINDER,
-    destination_principal: TODOS,
-    method: 'DELETE',
-    path: '/todos/1',
-  });
+  return (source, method, requestPath) =>
+    policy.call<Record<string, unknown>>('Explain', { source_principal: source, destination_principal: TODOS, method, path: requestPath });
+}
+
+test('Explain returns the decision and the policies considered', async (t) => {
+  const explain = await explainer(t, DEMO_CONFIG_PATH);
+  const explained = await explain(REMINDER, 'DELETE', '/todos/1');
   t.is(explained.outcome, 'OUTCOME_DENY');
   t.is(explained.http_status, 403);
   t.is(explained.code, 'NO_ALLOW_MATCH');
@@ -143,25 +151,11 @@ spec:
   rules: [{ from: [{ source: { principals: [cluster.local/ns/default/sa/reminder] } }] }]
 `,
   };
-  const fixture = await writeFixture({ policies });
-  const gatehouse = await startGatehouse({ configFile: fixture.configFile });
-  t.teardown(() => gatehouse.stop());
-  const policy = connect('gatehouse.policy.v1.PolicyService', gatehouse.address);
-  t.teardown(() => policy.close());
-  const explained = await policy.call<Record<string, unknown>>('Explain', {
-    source_principal: REMINDER,
-    destination_principal: TODOS,
-    method: 'GET',
-    path: '/todos/1',
-  });
+  const explain = await explainer(t, (await writeFixture({ policies })).configFile);
+  const explained = await explain(REMINDER, 'GET', '/todos/1');
   t.is(explained.outcome, 'OUTCOME_ALLOW', 'the shadow DENY does not decide');
   t.like(explained.shadow, { outcome: 'OUTCOME_DENY', code: 'POLICY_DENIED', policies: ['default/no-reminder'], diverged: true });
-  const unaffected = await policy.call<Record<string, unknown>>('Explain', {
-    source_principal: 'spiffe://cluster.local/ns/default/sa/share',
-    destination_principal: TODOS,
-    method: 'GET',
-    path: '/todos/1',
-  });
+  const unaffected = await explain('spiffe://cluster.local/ns/default/sa/share', 'GET', '/todos/1');
   t.is(unaffected.outcome, 'OUTCOME_ALLOW');
   t.like(unaffected.shadow, { outcome: 'OUTCOME_ALLOW', diverged: false });
 });
